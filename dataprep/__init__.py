@@ -1,0 +1,1 @@
+"""Data preparation: raw Chinese + English text -> clean, deduplicated corpus -> packed tokens."""

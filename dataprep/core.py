@@ -1,0 +1,88 @@
+"""The contract every data stage follows: documents in, documents out, counts beside.
+
+A stage never drops a document silently: it either yields it (kept, possibly edited) or
+calls `stats.remove(doc, reason)`. The runner checks at the end of a run that
+documents in == kept + removed + quarantined.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from typing import Any, Iterable, Iterator
+
+
+@dataclasses.dataclass
+class Document:
+    id: str
+    text: str
+    source: str = ""          # input file the document came from
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class Removal:
+    id: str
+    stage: str
+    reason: str
+    source: str = ""
+    snippet: str = ""        # the first characters of the removed text, for the report
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class Quarantine:
+    file: str
+    line: int | None
+    error: str
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class StageStats:
+    """Counts for one stage: documents seen, kept, removed by reason, plus free-form counters."""
+
+    def __init__(self, stage: str, keep_snippets: int = 200):
+        self.stage = stage
+        self.seen = 0
+        self.kept = 0
+        self.removed: Counter[str] = Counter()
+        self.counters: Counter[str] = Counter()   # e.g. pii.email replaced, lines removed
+        self.removals: list[Removal] = []
+        self._snippet_chars = keep_snippets
+
+    def remove(self, doc: Document, reason: str) -> None:
+        self.removed[reason] += 1
+        self.removals.append(Removal(doc.id, self.stage, reason, doc.source,
+                                     doc.text[: self._snippet_chars]))
+
+    def count(self, key: str, n: int = 1) -> None:
+        self.counters[key] += n
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seen": self.seen, "kept": self.kept, "removed": dict(self.removed),
+                "counters": dict(self.counters)}
+
+
+class Stage:
+    """One step over documents. Subclasses implement `apply`; `process` does the accounting."""
+
+    name: str = "stage"
+
+    def apply(self, doc: Document, stats: StageStats) -> Document | None:
+        """Return the (possibly edited) document to keep it, or call stats.remove and return None."""
+        raise NotImplementedError
+
+    def process(self, docs: Iterable[Document], stats: StageStats) -> Iterator[Document]:
+        for doc in docs:
+            stats.seen += 1
+            before = sum(stats.removed.values())
+            out = self.apply(doc, stats)
+            if out is None:
+                if sum(stats.removed.values()) == before:
+                    raise RuntimeError(f"stage {self.name} dropped {doc.id} without a reason")
+                continue
+            stats.kept += 1
+            yield out
