@@ -1,0 +1,1 @@
+"""Document stages: each module holds one step of the cleaning pipeline and its config."""
