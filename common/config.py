@@ -71,10 +71,36 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
     """Build `cls` from a YAML file (or `data`) with command-line overrides applied."""
     source = str(path) if path is not None else "<config>"
     raw = read_yaml(path) if path is not None else {}
+    raw = expand_includes(cls, raw, Path(path).parent if path is not None else Path("."))
     if data:
         raw = merge(raw, data)
     raw = merge(raw, parse_overrides(overrides))
     return from_dict(cls, raw, source)
+
+
+def expand_includes(cls: type, raw: dict[str, Any], base_dir: Path) -> dict[str, Any]:
+    """A section given as a string is a path to a YAML file holding it: `model: ../model/tiny.yaml`.
+
+    Paths are tried relative to the including file, then to the working directory.
+    """
+    hints = typing.get_type_hints(cls)
+    out = dict(raw)
+    for name, value in raw.items():
+        tp = hints.get(name)
+        if tp is None or not dataclasses.is_dataclass(tp):
+            continue
+        if isinstance(value, str):
+            candidates = [base_dir / value, Path(value)]
+            found = next((c for c in candidates if c.is_file()), None)
+            if found is None:
+                raise ConfigError(f"{name}: included file {value!r} not found (looked in {base_dir} and .)")
+            value = read_yaml(found)
+            base = found.parent
+        else:
+            base = base_dir
+        if isinstance(value, dict):
+            out[name] = expand_includes(tp, value, base)
+    return out
 
 
 def from_dict(cls: type[T], raw: dict[str, Any], source: str = "<config>", prefix: str = "") -> T:

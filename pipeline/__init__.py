@@ -1,0 +1,1 @@
+"""Pretraining: a Llama-style decoder trained with DeepSpeed ZeRO and model parallelism."""

@@ -1,0 +1,101 @@
+"""The training job's config: one typed tree loaded from YAML (`configs/train/*.yaml`).
+
+The DeepSpeed JSON is generated from it (`pipeline/ds_config.py`), never written by hand.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from common.config import ConfigError
+from pipeline.model import ModelConfig
+
+# Exit code of a training process that saved a checkpoint after SIGUSR1/SIGTERM and wants to be
+# requeued; the Slurm batch script requeues on it. 0 = finished, anything else = crashed.
+EXIT_REQUEUE = 85
+
+
+@dataclasses.dataclass
+class RunConfig:
+    dir: str = "runs/tiny"          # checkpoints, metrics.jsonl, wandb/, loss curve land here
+    seed: int = 1234                # model init and dropout-free training RNG
+
+
+@dataclasses.dataclass
+class DataConfig:
+    packed_dir: str = "out/sample/packed"   # output of `dataprep pack`
+    seq_len: int = 256
+    data_seed: int = 1234           # sample order; independent of the number of ranks
+
+
+@dataclasses.dataclass
+class OptimConfig:
+    lr: float = 3e-3
+    min_lr: float = 3e-4            # cosine decay floor
+    warmup_steps: int = 20
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    eps: float = 1e-8
+    grad_clip: float = 1.0          # always passed to DeepSpeed explicitly (its default silently clips at 1.0)
+
+    def validate(self) -> None:
+        if not 0 <= self.min_lr <= self.lr:
+            raise ConfigError(f"optim.min_lr ({self.min_lr}) must be between 0 and optim.lr ({self.lr})")
+
+
+@dataclasses.dataclass
+class ParallelConfig:
+    zero_stage: int = 1
+    tp: int = 1                     # tensor-parallel degree
+    pp: int = 1                     # pipeline-parallel degree
+    micro_batch: int = 4            # sequences per rank per forward
+    global_batch: int = 8           # sequences per optimizer step, all ranks together
+    offload_optimizer: bool = False
+    offload_params: bool = False
+    activation_checkpointing: bool = False
+
+    def validate(self) -> None:
+        if self.zero_stage not in (0, 1, 2, 3):
+            raise ConfigError(f"parallel.zero_stage must be 0, 1, 2 or 3, got {self.zero_stage}")
+        if self.tp < 1 or self.pp < 1 or self.micro_batch < 1 or self.global_batch < 1:
+            raise ConfigError("parallel.tp, pp, micro_batch and global_batch must all be >= 1")
+
+
+@dataclasses.dataclass
+class TrainLoopConfig:
+    steps: int = 200
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    log_every: int = 1
+    eval_every: int = 50
+    eval_batches: int = 8
+
+
+@dataclasses.dataclass
+class CheckpointConfig:
+    every: int = 50
+    keep_last: int = 3
+
+
+@dataclasses.dataclass
+class WandbConfig:
+    project: str = "zhen-pretrain"
+    mode: Literal["offline", "online", "disabled"] = "offline"
+    entity: str | None = None
+    name: str | None = None
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    run: RunConfig = dataclasses.field(default_factory=RunConfig)
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
+    parallel: ParallelConfig = dataclasses.field(default_factory=ParallelConfig)
+    train: TrainLoopConfig = dataclasses.field(default_factory=TrainLoopConfig)
+    checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
+    wandb: WandbConfig = dataclasses.field(default_factory=WandbConfig)
+
+    def validate(self) -> None:
+        if self.data.seq_len > self.model.max_seq_len:
+            raise ConfigError(f"data.seq_len ({self.data.seq_len}) exceeds model.max_seq_len ({self.model.max_seq_len})")
