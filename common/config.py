@@ -111,8 +111,8 @@ def from_dict(cls: type[T], raw: dict[str, Any], source: str = "<config>", prefi
     if unknown:
         key = unknown[0]
         hint = difflib.get_close_matches(key, fields, n=1)
-        extra = f" (did you mean {prefix}{hint[0]!r}?)" if hint else f" (known: {', '.join(fields)})"
-        raise ConfigError(f"{source}: unknown key {prefix}{key!r}{extra}")
+        extra = f" (did you mean '{prefix}{hint[0]}'?)" if hint else f" (known: {', '.join(fields)})"
+        raise ConfigError(f"{source}: unknown key '{prefix}{key}'{extra}")
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, value in raw.items():
