@@ -1,0 +1,1 @@
+"""Launching on Slurm: sbatch rendering and submission, and a two-node test cluster."""

@@ -1,0 +1,247 @@
+"""`pretrain submit`: render the pretraining sbatch script from a YAML file and queue it.
+
+The script (template `slurm/train.sbatch.tmpl`) starts one srun task per rank, forwards the
+time-limit USR1 to the ranks, and requeues the job once they have saved a checkpoint. Every
+value that reaches an `#SBATCH` line must match a strict pattern and every value in the
+script body is shell-quoted, so a config value can neither run shell code nor add directives.
+
+Run directory written at submit time (the trainer adds checkpoints/, metrics.jsonl, wandb/):
+  <run.dir>/slurm/job.sbatch   the rendered script      <run.dir>/slurm/train.yaml  resolved config
+  <run.dir>/slurm/submit.yaml  the Slurm settings       <run.dir>/logs/             job logs
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from common.atomic import write_text
+from common.config import ConfigError, dump_yaml, load_config
+
+TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "slurm"
+
+# What may appear in an #SBATCH value: no blanks, quotes, `$`, `;`, `&`, `#` or newlines.
+SBATCH_VALUE = re.compile(r"[A-Za-z0-9_.,:@%/+=\[\]-]+")
+SBATCH_OPTION = re.compile(r"(--[a-z][a-z-]*)(?:=(.+))?", re.DOTALL)
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+SLURM_TIME = re.compile(r"\d+(-\d+)?(:\d+){0,2}")
+# Directives the templates set themselves; extra_sbatch may not override them.
+MANAGED_OPTIONS = {"--job-name", "--nodes", "--ntasks", "--ntasks-per-node", "--gpus-per-node",
+                   "--cpus-per-task", "--mem", "--partition", "--account", "--qos", "--time",
+                   "--signal", "--output", "--error", "--open-mode", "--chdir", "--array",
+                   "--dependency", "--requeue", "--no-requeue", "--wrap", "--export"}
+
+
+class SubmitError(RuntimeError):
+    """sbatch refused the job; the message carries its error."""
+
+
+@dataclasses.dataclass
+class JobSettings:
+    """What every job needs from Slurm, shared by training and data-prep jobs."""
+
+    job_name: str = "zhen"
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    time: str = "01:00:00"              # Slurm time: minutes, H:M:S or D-H:M:S
+    cpus_per_task: int = 1
+    mem: str | None = None              # per node, e.g. "64G"; None = the partition's default
+    extra_sbatch: list[str] = dataclasses.field(default_factory=list)   # e.g. ["--exclusive"]
+    env: dict[str, str] = dataclasses.field(default_factory=dict)       # exported in the job
+    python: str = ".venv/bin/python"    # relative to workdir, absolute, or a name on PATH
+    workdir: str | None = None          # where the job runs; None = the submitting directory
+
+    def validate(self) -> None:
+        _check("job_name", self.job_name, re.compile(r"[A-Za-z0-9_.-]+"), "letters, digits, '_', '.', '-'")
+        for key in ("partition", "account", "qos"):
+            value = getattr(self, key)
+            if value is not None:
+                _check(key, value, re.compile(r"[A-Za-z0-9_.,-]+"), "letters, digits, '_', '.', ',', '-'")
+        _check("time", self.time, SLURM_TIME, "Slurm time like 90, 04:00:00 or 2-00:00:00")
+        if self.mem is not None:
+            _check("mem", str(self.mem), re.compile(r"\d+[KMGT]?"), "a size like 64G or 4000M")
+        if self.cpus_per_task < 1:
+            raise ConfigError(f"cpus_per_task must be >= 1, got {self.cpus_per_task}")
+        for i, line in enumerate(self.extra_sbatch):
+            match = SBATCH_OPTION.fullmatch(line)
+            if not match or (match.group(2) is not None and not SBATCH_VALUE.fullmatch(match.group(2))):
+                raise ConfigError(f"extra_sbatch[{i}] = {line!r} is not a plain --option or --option=value "
+                                  f"(value characters allowed: letters, digits, _.,:@%/+=[]-)")
+            if match.group(1) in MANAGED_OPTIONS:
+                raise ConfigError(f"extra_sbatch[{i}] = {line!r}: {match.group(1)} is set from its own config "
+                                  f"key or by the template; remove it from extra_sbatch")
+        for name in self.env:
+            if not ENV_NAME.fullmatch(str(name)):
+                raise ConfigError(f"env: {name!r} is not a valid environment variable name")
+
+    def resolved_workdir(self) -> Path:
+        return Path(self.workdir or os.getcwd()).resolve()
+
+    def python_command(self) -> str:
+        """The interpreter as the job will call it: a path made absolute against workdir (symlinks
+        kept: a venv's python is a symlink), or a bare name looked up on the node's PATH."""
+        if "/" not in self.python:
+            return self.python
+        return os.path.normpath(self.resolved_workdir() / self.python)
+
+    def directives(self, output: str) -> list[str]:
+        """The #SBATCH lines common to every job, each value checked against SBATCH_VALUE."""
+        pairs = [("--job-name", self.job_name), ("--partition", self.partition), ("--account", self.account),
+                 ("--qos", self.qos), ("--time", self.time), ("--cpus-per-task", self.cpus_per_task),
+                 ("--mem", self.mem), ("--chdir", str(self.resolved_workdir())), ("--output", output),
+                 ("--open-mode", "append")]
+        lines = [sbatch_line(opt, value) for opt, value in pairs if value is not None]
+        return lines + [f"#SBATCH {line}" for line in self.extra_sbatch]
+
+    def env_exports(self) -> str:
+        return "\n".join(f"export {name}={shlex.quote(str(value))}" for name, value in self.env.items())
+
+
+@dataclasses.dataclass
+class SlurmConfig(JobSettings):
+    """A pretraining job: resources, requeue policy and which training config to run."""
+
+    job_name: str = "zhen-pretrain"
+    nodes: int = 1
+    gpus_per_node: int = 0              # 0 = CPU: one task per node, gloo backend
+    signal_lead_s: int = 300            # USR1 this long (up to 30 s more) before the time limit
+    max_requeues: int = 20              # total requeues of one job, whatever the reason
+    max_crash_requeues: int = 1         # consecutive crashes that still requeue (0 = never)
+    train_config: str = "configs/train/tiny_cpu.yaml"
+    overrides: list[str] = dataclasses.field(default_factory=list)      # key=value for the training config
+
+    def validate(self) -> None:
+        super().validate()
+        if self.nodes < 1 or self.gpus_per_node < 0:
+            raise ConfigError(f"nodes must be >= 1 and gpus_per_node >= 0, got {self.nodes} and {self.gpus_per_node}")
+        if self.signal_lead_s < 1 or self.max_requeues < 0 or self.max_crash_requeues < 0:
+            raise ConfigError("signal_lead_s must be >= 1 and max_requeues, max_crash_requeues >= 0")
+
+
+@dataclasses.dataclass
+class PreparedJob:
+    """A rendered job and the files to write before sbatch sees it."""
+
+    script: str
+    script_path: Path
+    files: dict[Path, str]
+    log_dir: Path
+
+
+def _check(key: str, value: str, pattern: re.Pattern[str], what: str) -> None:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise ConfigError(f"{key} = {value!r} is not allowed here; expected {what}")
+
+
+def sbatch_line(option: str, value: object) -> str:
+    text = str(value)
+    if not SBATCH_VALUE.fullmatch(text):
+        raise ConfigError(f"{option} value {text!r} has characters not allowed in an #SBATCH line "
+                          f"(allowed: letters, digits, _.,:@%/+=[]-); a path with spaces cannot be used")
+    return f"#SBATCH {option}={text}"
+
+
+def render_template(name: str, values: dict[str, object]) -> str:
+    """Fill `{{ key }}` placeholders; every placeholder must have a value and every value a place."""
+    text = (TEMPLATE_DIR / name).read_text(encoding="utf-8")
+    wanted = set(re.findall(r"\{\{ (\w+) \}\}", text))
+    if wanted != set(values):
+        raise KeyError(f"{name}: placeholders {sorted(wanted)} but values for {sorted(values)}")
+    return re.sub(r"\{\{ (\w+) \}\}", lambda m: str(values[m.group(1)]), text)
+
+
+def prepare_training(cfg: SlurmConfig, source: str, train_overrides: list[str] | None = None) -> PreparedJob:
+    """Resolve the training config (includes, overrides, absolute run.dir) and render the script."""
+    from pipeline.config import EXIT_REQUEUE, TrainConfig   # imports torch: only when submitting training
+
+    workdir = cfg.resolved_workdir()
+    train = load_config(TrainConfig, workdir / cfg.train_config, [*cfg.overrides, *(train_overrides or [])])
+    run_dir = (workdir / train.run.dir).resolve()
+    train.run.dir = str(run_dir)
+    tasks_per_node = max(cfg.gpus_per_node, 1)
+    lines = cfg.directives(output=f"{run_dir}/logs/slurm-%j.out")
+    lines += [sbatch_line("--nodes", cfg.nodes), sbatch_line("--ntasks-per-node", tasks_per_node),
+              sbatch_line("--signal", f"B:USR1@{cfg.signal_lead_s}"), "#SBATCH --requeue"]
+    if cfg.gpus_per_node:
+        lines.append(sbatch_line("--gpus-per-node", cfg.gpus_per_node))
+    train_yaml = run_dir / "slurm" / "train.yaml"
+    script = render_template("train.sbatch.tmpl", {
+        "sbatch_lines": "\n".join(lines),
+        "source": source.replace("\n", " "),
+        "run_dir": shlex.quote(str(run_dir)),
+        "max_requeues": cfg.max_requeues,
+        "max_crash_requeues": cfg.max_crash_requeues,
+        "exit_requeue": EXIT_REQUEUE,
+        "env_exports": cfg.env_exports(),
+        "python": shlex.quote(cfg.python_command()),
+        "train_config": shlex.quote(str(train_yaml)),
+    })
+    files = {train_yaml: dump_yaml(train), run_dir / "slurm" / "submit.yaml": dump_yaml(cfg)}
+    return PreparedJob(script, run_dir / "slurm" / "job.sbatch", files, run_dir / "logs")
+
+
+def sbatch(script_path: Path, args: list[str] | None = None, env: dict[str, str] | None = None) -> str:
+    """Queue a script with `sbatch --parsable`; returns the job id."""
+    cmd = ["sbatch", "--parsable", *(args or []), str(script_path)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    except FileNotFoundError:
+        raise SubmitError("sbatch not found: run this on a Slurm login node") from None
+    if done.returncode != 0:
+        raise SubmitError(f"sbatch {script_path} failed: {done.stderr.strip()}")
+    return done.stdout.strip().split(";")[0]
+
+
+def submit_prepared(job: PreparedJob, args: list[str] | None = None, env: dict[str, str] | None = None) -> str:
+    """Write the job's files atomically, then queue its script."""
+    for path, text in job.files.items():
+        write_text(path, text)
+    write_text(job.script_path, job.script)
+    job.log_dir.mkdir(parents=True, exist_ok=True)
+    return sbatch(job.script_path, args, env)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "submit", help="render the pretraining sbatch script and queue it",
+        description="Render slurm/train.sbatch.tmpl from a Slurm YAML (configs/slurm/) and submit it with "
+                    "sbatch; the job checkpoints and requeues itself before its time limit.")
+    parser.add_argument("--config", required=True, help="Slurm job YAML, e.g. configs/slurm/cpu_2node.yaml")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides of the Slurm YAML")
+    parser.add_argument("-t", "--train-override", action="append", default=[], metavar="KEY=VALUE",
+                        help="override of the training config, e.g. -t train.steps=100 (repeatable)")
+    parser.add_argument("--dry-run", action="store_true", help="print the script, write and submit nothing")
+    parser.set_defaults(func=run_submit)
+
+
+def run_submit(args: argparse.Namespace) -> int:
+    cfg = load_config(SlurmConfig, args.config, args.overrides)
+    job = prepare_training(cfg, args.config, args.train_override)
+    if args.dry_run:
+        sys.stdout.write(job.script)
+        return 0
+    (job.script_path.parent / "consecutive_crashes").unlink(missing_ok=True)
+    try:
+        job_id = submit_prepared(job)
+    except SubmitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    run_dir = job.script_path.parent.parent
+    print(f"submitted job {job_id}")
+    print(f"  script       {job.script_path}")
+    print(f"  slurm log    {job.log_dir}/slurm-{job_id}.out (all runs, appended)")
+    print(f"  run logs     {job.log_dir}/restart-<N>.log (one per requeue)")
+    print(f"  checkpoints  {run_dir}/checkpoints")
+    print(f"  W&B          {run_dir}/wandb, run id in {run_dir}/wandb_run_id{_wandb_id_note(run_dir)}")
+    return 0
+
+
+def _wandb_id_note(run_dir: Path) -> str:
+    id_file = run_dir / "wandb_run_id"
+    return f" = {id_file.read_text().strip()} (resumed)" if id_file.is_file() else " (written at the first start)"
