@@ -1,0 +1,119 @@
+"""`dataprep`: one console entry point; subcommands register themselves.
+
+`run` and `report` are defined here. Other subcommands live in the modules of COMMANDS, each
+exposing `add_parser(subparsers)` that adds its subcommand(s) and sets `func` (args -> exit
+code); adding one is a one-line change here. Only the module of the subcommand asked for is
+imported, so a slow or broken module never slows or breaks the others.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from common.config import ConfigError
+
+# subcommand -> module that defines it (owned by the tokenizer / packing engineers)
+COMMANDS: dict[str, str] = {
+    "tokenizer": "dataprep.tokenizer.cli",
+    "pack": "dataprep.pack_cli",
+    "count": "dataprep.pack_cli",
+}
+BUILTIN = ("run", "report")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from common.config import load_config
+    from dataprep import runner
+    from dataprep.config import DataConfig
+
+    if args.list_steps:
+        for step in runner.STEPS:
+            print(f"{step}\t{'map' if step in runner.MAP_STEPS else 'reduce'}")
+        return 0
+    if not args.config and not args.overrides:
+        raise ConfigError("give --config FILE (see configs/data/) and/or key=value overrides")
+    cfg = load_config(DataConfig, args.config, args.overrides)
+    try:
+        if args.step:
+            runner.run_step(cfg, args.step, args.task, args.ntasks)
+            print(f"step {args.step} done (task {args.task} of {args.ntasks})", file=sys.stderr)
+            return 0
+        manifest = runner.run_all(cfg)
+    except runner.RunError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for line in runner.quarantine_summary(runner.Run(cfg).out):
+        print(f"quarantined: {line}", file=sys.stderr)
+    print(f"docs in {manifest['docs_in']}: kept {manifest['kept']}, removed {manifest['removed']}, "
+          f"quarantined {manifest['quarantined']} -> {cfg.output}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dataprep.report import write_report
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "manifest.json").is_file():
+        raise ConfigError(f"{run_dir} has no manifest.json: run `dataprep run` to the end first")
+    print(write_report(run_dir))
+    return 0
+
+
+def add_builtin_parsers(subparsers: argparse._SubParsersAction) -> None:
+    run = subparsers.add_parser(
+        "run", help="clean and deduplicate a raw corpus",
+        description="Read, normalise, filter and deduplicate raw text into parquet shards. Without "
+                    "--step every step runs locally and finished work is skipped (resume). With --step, "
+                    "one step runs: per-shard steps (read, filter, write) take --task/--ntasks for Slurm "
+                    "arrays; global steps (plan, linecount, dedup, finalize) run once.")
+    run.add_argument("--config", help="data YAML, e.g. configs/data/sample.yaml")
+    run.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. num_workers=4")
+    run.add_argument("--step", help="run only this step (see --list-steps)")
+    run.add_argument("--task", type=int, default=0, help="this task's number, 0-based (map steps)")
+    run.add_argument("--ntasks", type=int, default=1, help="number of tasks sharing a map step")
+    run.add_argument("--list-steps", action="store_true", help="print the steps in order with their kind")
+    run.set_defaults(func=cmd_run)
+    report = subparsers.add_parser(
+        "report", help="write the HTML/Markdown report of a finished run",
+        description="Read a run's manifest.json, removed.jsonl and clusters.jsonl and write a report.")
+    report.add_argument("run_dir", help="the run's output directory (the `output` of its config)")
+    report.set_defaults(func=cmd_report)
+
+
+def build_parser(argv: list[str]) -> tuple[argparse.ArgumentParser, list[str]]:
+    """The parser, plus a note for each registered module that could not be loaded."""
+    parser = argparse.ArgumentParser(prog="dataprep", description="Data preparation for Chinese + English text.")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    add_builtin_parsers(subparsers)
+    first = argv[0] if argv else None
+    wanted = [first] if first in COMMANDS else [] if first in BUILTIN else list(COMMANDS)
+    unavailable = []
+    for module_name in dict.fromkeys(COMMANDS[name] for name in wanted):
+        try:
+            importlib.import_module(module_name).add_parser(subparsers)
+        except (ImportError, AttributeError) as exc:
+            unavailable.append(f"{module_name} ({exc})")
+    if unavailable:
+        parser.epilog = "unavailable: " + "; ".join(unavailable)
+    return parser, unavailable
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser, unavailable = build_parser(argv)
+    if argv and argv[0] in COMMANDS and unavailable:
+        print(f"error: dataprep {argv[0]} is unavailable: {unavailable[0]}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

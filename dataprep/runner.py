@@ -1,0 +1,455 @@
+"""The data-preparation run: steps over shards, each resumable, runnable locally or as Slurm tasks.
+
+Steps, in order ("map" steps work shard by shard and take `--task I --ntasks N`: task I
+does the shards whose index % N == I; "reduce" steps are global and run once):
+
+  plan       reduce  <out>/plan.json: the input shards (records [start, start+count) of a file)
+                     and the settings hash; a rerun with other settings is refused.
+  read       map     work/read/shard-K/: read + quarantine + size checks + normalise ->
+                     docs.parquet, linecounts.parquet (normalised-line key -> #docs, for the
+                     line cleaner), removed.jsonl, quarantine.jsonl, stats.json.
+  linecount  reduce  work/linecount/repeated.parquet: line keys seen in >= lines.min_docs docs.
+  filter     map     work/filter/shard-K/: line cleaning, quality and safety stages, language
+                     tag, exact hashes (hashes.npy), MinHash signatures (sig.npy, valid.npy).
+  dedup      reduce  work/dedup/decision-K.npy (0 keep, 1 exact dup, 2 near dup), stats.json,
+                     and <out>/clusters.jsonl; LSH runs band by band over memory-mapped sig.npy.
+  write      map     <out>/clean/part-K.parquet (id, text, source, lang) and
+                     work/write/shard-K/removed.jsonl for the duplicates.
+  finalize   reduce  <out>/removed.jsonl, <out>/quarantine.jsonl, <out>/manifest.json; checks
+                     docs_in == kept + removed + quarantined and raises if not.
+
+`dataprep run --config C` runs all steps locally, per-shard steps over `num_workers`
+processes. Every step's outputs are written atomically and followed by a `done.json`
+marker; a rerun skips what has a marker, so a killed run resumes where it stopped. Output
+shards match input shards one to one, so outputs are the same whatever N or num_workers.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import multiprocessing
+import os
+import signal
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from common.atomic import clean_stale_tmp, write_json
+from common.config import ConfigError
+from dataprep.config import DataConfig
+from dataprep.core import Document, Quarantine, Stage, StageStats
+from dataprep.stages import exact_dedup, minhash
+from dataprep.stages.normalize import Normalize, detect_lang
+from dataprep.stages.read import InputShard, ReadChecks, ShardReader, plan_shards
+from dataprep.writer import (CLEAN_SCHEMA, parquet_rows, read_jsonl, read_parquet, write_jsonl,
+                             write_npy, write_parquet)
+
+MAP_STEPS = ("read", "filter", "write")
+REDUCE_STEPS = ("plan", "linecount", "dedup", "finalize")
+STEPS = ("plan", "read", "linecount", "filter", "dedup", "write", "finalize")
+KILL_ENV = "DATAPREP_KILL_AT"      # test hook: "<step>:<shard>" SIGKILLs the run before that marker
+
+DOCS_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("source", pa.string()),
+                         ("line", pa.int64())])
+FILTERED_SCHEMA = DOCS_SCHEMA.append(pa.field("lang", pa.string()))
+LINECOUNT_SCHEMA = pa.schema([("key", pa.string()), ("docs", pa.int64())])
+KEEP, EXACT, NEAR = 0, 1, 2
+
+
+class RunError(RuntimeError):
+    """A run cannot go on (a step's inputs missing, the accounting invariant broken)."""
+
+
+@dataclasses.dataclass
+class Run:
+    cfg: DataConfig
+
+    @property
+    def out(self) -> Path:
+        return Path(self.cfg.output)
+
+    def shard_dir(self, step: str, index: int) -> Path:
+        return self.out / "work" / step / f"shard-{index:05d}"
+
+    def step_dir(self, step: str) -> Path:
+        return self.out / "work" / step
+
+    def marker(self, step: str, index: int | None = None) -> Path:
+        base = self.step_dir(step) if index is None else self.shard_dir(step, index)
+        return base / "done.json"
+
+    def clean_path(self, index: int) -> Path:
+        return self.out / "clean" / f"part-{index:05d}.parquet"
+
+    def shards(self) -> list[InputShard]:
+        plan = json.loads((self.out / "plan.json").read_text(encoding="utf-8"))
+        return [InputShard(**s) for s in plan["shards"]]
+
+
+# ---- stages of other modules -------------------------------------------------------------
+
+def _late_stages(cfg: DataConfig, repeated: set[str]) -> list[Stage]:
+    """Line cleaning, quality and safety stages, in that order (each may be disabled)."""
+    from dataprep.stages import safety
+    stages: list[Stage] = []
+    if cfg.safety.enabled:
+        stages += [safety.SensitiveWordFilter(cfg.safety), safety.PiiScrubber(cfg.safety)]
+    return stages
+
+
+def _line_keys() -> Callable[[Document], list[str]] | None:
+    return None
+
+
+# ---- helpers ----------------------------------------------------------------------------
+
+def _kill_hook(point: str) -> None:
+    """SIGKILL this run's process group at a named point (crash tests set DATAPREP_KILL_AT)."""
+    if os.environ.get(KILL_ENV) == point:
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+
+
+def _finish(run: Run, step: str, index: int | None = None) -> None:
+    point = step if index is None else f"{step}:{index}"
+    _kill_hook(point)
+    write_json(run.marker(step, index), {"step": step, "shard": index})
+
+
+def _stats_json(stats: Iterable[StageStats]) -> dict[str, Any]:
+    return {s.stage: s.to_json() for s in stats}
+
+
+def _removals(stats: Iterable[StageStats]) -> list[dict[str, Any]]:
+    return [r.to_json() for s in stats for r in s.removals]
+
+
+def _stats_for(stages: list[Stage]) -> list[StageStats]:
+    return [StageStats(stage.name) for stage in stages]
+
+
+def _pipe(docs: Iterable[Document], stages: list[Stage], stats: list[StageStats]) -> Iterable[Document]:
+    for stage, st in zip(stages, stats):
+        docs = stage.process(docs, st)
+    return docs
+
+
+def _doc_rows(docs: Iterable[Document]) -> list[dict[str, Any]]:
+    return [{"id": d.id, "text": d.text, "source": d.source, "line": d.meta.get("line", 0)} for d in docs]
+
+
+# ---- steps ------------------------------------------------------------------------------
+
+def step_plan(run: Run) -> None:
+    path = run.out / "plan.json"
+    settings = run.cfg.settings_hash()
+    if path.exists():
+        previous = json.loads(path.read_text(encoding="utf-8"))["settings_hash"]
+        if previous != settings:
+            raise ConfigError(f"{run.out} holds a run made with other settings (hash {previous}, now "
+                              f"{settings}): choose another output directory or delete that one")
+        return
+    shards = plan_shards(run.cfg.inputs, run.cfg.shard_size)
+    write_json(path, {"settings_hash": settings, "inputs": run.cfg.inputs,
+                      "shards": [s.to_json() for s in shards]})
+
+
+def step_read(run: Run, shard: InputShard) -> None:
+    cfg = run.cfg
+    reader = ShardReader(shard, cfg.text_field, cfg.id_field)
+    stages: list[Stage] = [ReadChecks(cfg.read.max_doc_chars), Normalize(cfg.normalize.t2s)]
+    stats = _stats_for(stages)
+    docs = list(_pipe(reader, stages, stats))
+    counts: Counter[str] = Counter()
+    line_keys = _line_keys()
+    if line_keys is not None:
+        for doc in docs:
+            counts.update(set(line_keys(doc)))
+    out = run.shard_dir("read", shard.index)
+    write_parquet(out / "docs.parquet", _doc_rows(docs), DOCS_SCHEMA)
+    write_parquet(out / "linecounts.parquet", [{"key": k, "docs": n} for k, n in sorted(counts.items())],
+                  LINECOUNT_SCHEMA)
+    write_jsonl(out / "removed.jsonl", _removals(stats))
+    write_jsonl(out / "quarantine.jsonl", [q.to_json() for q in reader.quarantined])
+    write_json(out / "stats.json", {"records": reader.records, "blank_lines": reader.blank_lines,
+                                    "stages": _stats_json(stats)})
+
+
+def step_linecount(run: Run) -> None:
+    tables = [pq.read_table(run.shard_dir("read", s.index) / "linecounts.parquet")
+              for s in run.shards()]
+    merged = pa.concat_tables(tables, promote_options="none") if tables else LINECOUNT_SCHEMA.empty_table()
+    summed = merged.group_by("key").aggregate([("docs", "sum")]).rename_columns(["key", "docs"])
+    repeated = summed.filter(pc.greater_equal(summed["docs"], _min_docs(run.cfg)))
+    repeated = repeated.sort_by("key")
+    write_parquet(run.step_dir("linecount") / "repeated.parquet", repeated.to_pylist(), LINECOUNT_SCHEMA)
+
+
+def _min_docs(cfg: DataConfig) -> int:
+    return getattr(cfg.lines, "min_docs", 2)
+
+
+_REPEATED_CACHE: dict[str, set[str]] = {}
+
+
+def _repeated(run: Run) -> set[str]:
+    """The repeated-line keys, loaded once per worker process."""
+    path = str(run.step_dir("linecount") / "repeated.parquet")
+    if path not in _REPEATED_CACHE:
+        _REPEATED_CACHE.clear()
+        _REPEATED_CACHE[path] = {r["key"] for r in read_parquet(Path(path), ["key"])}
+    return _REPEATED_CACHE[path]
+
+
+def step_filter(run: Run, shard: InputShard) -> None:
+    cfg = run.cfg
+    rows = read_parquet(run.shard_dir("read", shard.index) / "docs.parquet")
+    docs = (Document(r["id"], r["text"], r["source"], {"line": r["line"]}) for r in rows)
+    stages = _late_stages(cfg, _repeated(run))
+    stats = _stats_for(stages)
+    kept = _doc_rows(_pipe(docs, stages, stats))
+    for row in kept:
+        row["lang"] = detect_lang(row["text"], cfg.lang_zh_min_han)
+    texts = [row["text"] for row in kept]
+    mh = cfg.minhash
+    sig, valid = minhash.signatures(texts, mh.num_perm, mh.seed, mh.han_ngram, mh.word_ngram, mh.batch_size) \
+        if mh.enabled else (np.zeros((len(texts), 0), np.uint32), np.zeros(len(texts), bool))
+    out = run.shard_dir("filter", shard.index)
+    write_parquet(out / "docs.parquet", kept, FILTERED_SCHEMA)
+    write_npy(out / "hashes.npy", exact_dedup.text_hashes(texts))
+    write_npy(out / "sig.npy", sig)
+    write_npy(out / "valid.npy", valid)
+    write_jsonl(out / "removed.jsonl", _removals(stats))
+    write_json(out / "stats.json", {"stages": _stats_json(stats)})
+
+
+def step_dedup(run: Run, progress: bool = True) -> None:
+    cfg, shards = run.cfg, run.shards()
+    dirs = [run.shard_dir("filter", s.index) for s in shards]
+    hashes = np.concatenate([np.load(d / "hashes.npy") for d in dirs]) if dirs else np.zeros((0, 2), np.uint64)
+    valid = np.concatenate([np.load(d / "valid.npy") for d in dirs]) if dirs else np.zeros(0, bool)
+    n = len(hashes)
+    index = np.arange(n, dtype=np.int64)
+    first = exact_dedup.first_occurrences(hashes) if cfg.exact_dedup.enabled else index
+    decision = np.where(first != index, EXACT, KEEP).astype(np.int8)
+    exact = StageStats("exact_dedup")
+    exact.seen, exact.kept = n, int((decision == KEEP).sum())
+    exact.removed["exact_duplicate"] = n - exact.kept
+    near = StageStats("minhash")
+    near.seen = exact.kept
+    clusters: list[dict[str, Any]] = []
+    if cfg.minhash.enabled and n:
+        mh = cfg.minhash
+        bands, rows = minhash.band_params(mh.threshold, mh.num_perm, mh.false_positive_weight,
+                                          mh.false_negative_weight)
+        store = minhash.SignatureStore([d / "sig.npy" for d in dirs])
+        alive = np.flatnonzero(valid & (decision == KEEP))
+        bar = (lambda it: tqdm(it, desc="dedup: LSH bands", unit="band", disable=None)) if progress else None
+        roots = minhash.lsh_clusters(store, alive, mh.threshold, bands, rows, bar).roots()
+        decision[(roots != index) & (decision == KEEP)] = NEAR
+        clusters = _clusters(run, shards, store, roots)
+        near.count("bands", bands)
+        near.count("rows_per_band", rows)
+        near.count("clusters", len(clusters))
+        near.count("no_shingles", int((~valid & (decision != EXACT)).sum()))
+    near.removed["near_duplicate"] = int((decision == NEAR).sum())
+    near.kept = near.seen - near.removed["near_duplicate"]
+    offsets = np.cumsum([0] + [len(np.load(d / "valid.npy", mmap_mode="r")) for d in dirs])
+    for s, lo, hi in zip(shards, offsets[:-1], offsets[1:]):
+        write_npy(run.step_dir("dedup") / f"decision-{s.index:05d}.npy", decision[lo:hi])
+    write_jsonl(run.out / "clusters.jsonl", clusters)
+    write_json(run.step_dir("dedup") / "stats.json", {"stages": _stats_json([exact, near])})
+
+
+def _clusters(run: Run, shards: list[InputShard], store: minhash.SignatureStore,
+              roots: np.ndarray) -> list[dict[str, Any]]:
+    """One record per near-duplicate cluster: kept id, member ids and similarity to the kept doc."""
+    members = np.flatnonzero(roots != np.arange(len(roots)))
+    if len(members) == 0:
+        return []
+    kept = roots[members]
+    sims = minhash.similarity(store, kept, members)
+    needed = np.union1d(members, kept)
+    ids = _ids_at(run, shards, store.offsets, needed)
+    groups: dict[int, list[dict[str, Any]]] = {}
+    for member, root, sim in zip(members.tolist(), kept.tolist(), sims.tolist()):
+        groups.setdefault(root, []).append({"id": ids[member], "similarity": round(sim, 4)})
+    return [{"kept": ids[root], "size": len(group) + 1, "duplicates": group}
+            for root, group in sorted(groups.items())]
+
+
+def _ids_at(run: Run, shards: list[InputShard], offsets: np.ndarray, needed: np.ndarray) -> dict[int, str]:
+    ids: dict[int, str] = {}
+    shard_of = np.searchsorted(offsets, needed, side="right") - 1
+    for pos in np.unique(shard_of):
+        column = read_parquet(run.shard_dir("filter", shards[pos].index) / "docs.parquet", ["id"])
+        for g in needed[shard_of == pos].tolist():
+            ids[g] = column[g - int(offsets[pos])]["id"]
+    return ids
+
+
+def step_write(run: Run, shard: InputShard) -> None:
+    rows = read_parquet(run.shard_dir("filter", shard.index) / "docs.parquet")
+    decision = np.load(run.step_dir("dedup") / f"decision-{shard.index:05d}.npy")
+    stats = {EXACT: StageStats("exact_dedup"), NEAR: StageStats("minhash")}
+    kept = []
+    for row, code in zip(rows, decision.tolist()):
+        if code == KEEP:
+            kept.append({k: row[k] for k in CLEAN_SCHEMA.names})
+        else:
+            reason = "exact_duplicate" if code == EXACT else "near_duplicate"
+            stats[code].remove(Document(row["id"], row["text"], row["source"]), reason)
+    write_jsonl(run.shard_dir("write", shard.index) / "removed.jsonl", _removals(stats.values()))
+    write_parquet(run.clean_path(shard.index), kept, CLEAN_SCHEMA)
+
+
+def step_finalize(run: Run) -> dict[str, Any]:
+    """Merge per-shard records, write the manifest, and check that every input doc is accounted for."""
+    shards = run.shards()
+    docs_in = removed = kept = 0
+    stages: dict[str, dict[str, Any]] = {}
+    quarantined: list[dict[str, Any]] = []
+    removals: list[dict[str, Any]] = []
+    by_lang: Counter[str] = Counter()
+    chars_kept = 0
+    stat_files = [run.step_dir("dedup") / "stats.json"]
+    for s in shards:
+        read_dir = run.shard_dir("read", s.index)
+        docs_in += json.loads((read_dir / "stats.json").read_text(encoding="utf-8"))["records"]
+        quarantined += read_jsonl(read_dir / "quarantine.jsonl")
+        for step in ("read", "filter", "write"):
+            removals += read_jsonl(run.shard_dir(step, s.index) / "removed.jsonl")
+        stat_files += [read_dir / "stats.json", run.shard_dir("filter", s.index) / "stats.json"]
+        table = pq.read_table(run.clean_path(s.index), columns=["text", "lang"])
+        kept += table.num_rows
+        by_lang.update(table.column("lang").to_pylist())
+        chars_kept += sum(pc.utf8_length(table.column("text")).to_pylist())
+    for path in stat_files:
+        for name, st in json.loads(path.read_text(encoding="utf-8"))["stages"].items():
+            _add_stage(stages, name, st)
+    removed = len(removals)
+    write_jsonl(run.out / "removed.jsonl", removals)
+    write_jsonl(run.out / "quarantine.jsonl", quarantined)
+    manifest = {
+        "settings_hash": run.cfg.settings_hash(), "inputs": run.cfg.inputs, "shards": len(shards),
+        "docs_in": docs_in, "kept": kept, "removed": removed, "quarantined": len(quarantined),
+        "kept_by_lang": dict(sorted(by_lang.items())), "chars_kept": chars_kept,
+        "removed_by_reason": dict(sorted(Counter(f"{r['stage']}/{r['reason']}" for r in removals).items())),
+        "stages": {name: stages[name] for name in _stage_order(stages)},
+        "outputs": {"clean": [run.clean_path(s.index).relative_to(run.out).as_posix() for s in shards],
+                    "removed": "removed.jsonl", "quarantine": "quarantine.jsonl", "clusters": "clusters.jsonl"},
+    }
+    if docs_in != kept + removed + len(quarantined):
+        raise RunError(f"accounting broken in {run.out}: docs_in {docs_in} != kept {kept} + removed "
+                       f"{removed} + quarantined {len(quarantined)}")
+    write_json(run.out / "manifest.json", manifest)
+    for directory in [run.out, run.out / "clean", *(p for p in (run.out / "work").rglob("*") if p.is_dir())]:
+        clean_stale_tmp(directory)
+    return manifest
+
+
+def _add_stage(stages: dict[str, dict[str, Any]], name: str, st: dict[str, Any]) -> None:
+    total = stages.setdefault(name, {"seen": 0, "kept": 0, "removed": {}, "counters": {}})
+    total["seen"] += st["seen"]
+    total["kept"] += st["kept"]
+    for key in ("removed", "counters"):
+        for k, v in st[key].items():
+            total[key][k] = total[key].get(k, 0) + v
+    for key in ("removed", "counters"):
+        total[key] = dict(sorted(total[key].items()))
+
+
+def _stage_order(stages: dict[str, Any]) -> list[str]:
+    """Pipeline order: reading first, dedup last, other stages in between by name."""
+    first, last = ["read", "normalize"], ["exact_dedup", "minhash"]
+    middle = sorted(set(stages) - set(first) - set(last))
+    return [s for s in first + middle + last if s in stages]
+
+
+# ---- orchestration ----------------------------------------------------------------------
+
+MAP_FUNCS: dict[str, Callable[[Run, InputShard], None]] = {
+    "read": step_read, "filter": step_filter, "write": step_write}
+REDUCE_FUNCS: dict[str, Callable[[Run], Any]] = {
+    "plan": step_plan, "linecount": step_linecount, "dedup": step_dedup, "finalize": step_finalize}
+PREVIOUS = {"read": "plan", "linecount": "read", "filter": "linecount", "dedup": "filter",
+            "write": "dedup", "finalize": "write"}
+
+
+def _map_worker(args: tuple[DataConfig, str, InputShard]) -> int:
+    cfg, step, shard = args
+    run = Run(cfg)
+    MAP_FUNCS[step](run, shard)
+    _finish(run, step, shard.index)
+    return shard.index
+
+
+def _require(run: Run, step: str) -> None:
+    """Refuse to start a step before the one it reads from has finished everywhere."""
+    before = PREVIOUS[step]
+    if before == "plan":
+        return
+    if before in REDUCE_FUNCS:
+        missing = [] if run.marker(before).exists() else [before]
+    else:
+        missing = [f"{before}:{s.index}" for s in run.shards() if not run.marker(before, s.index).exists()]
+    if missing:
+        raise RunError(f"step {step!r} needs step {before!r} finished first; not done: "
+                       f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}")
+
+
+def run_step(cfg: DataConfig, step: str, task: int = 0, ntasks: int = 1) -> None:
+    """Run one step; for map steps only shards with index % ntasks == task."""
+    run = Run(cfg)
+    if step not in STEPS:
+        raise ConfigError(f"unknown step {step!r}; steps are {', '.join(STEPS)}")
+    if not 0 <= task < ntasks:
+        raise ConfigError(f"--task must be in [0, --ntasks), got task {task} of {ntasks}")
+    step_plan(run)       # makes the plan, or checks the settings match the existing run's
+    if step == "plan":
+        return
+    _require(run, step)
+    if step in REDUCE_FUNCS:
+        if run.marker(step).exists():
+            return
+        REDUCE_FUNCS[step](run)
+        _finish(run, step)
+        return
+    todo = [s for s in run.shards() if s.index % ntasks == task and not run.marker(step, s.index).exists()]
+    jobs = [(cfg, step, s) for s in todo]
+    bar = tqdm(total=len(jobs), desc=f"{step}: shards", unit="shard", disable=None)
+    if cfg.num_workers == 1 or len(jobs) <= 1:
+        for job in jobs:
+            _map_worker(job)
+            bar.update()
+    else:
+        with multiprocessing.get_context("fork").Pool(min(cfg.num_workers, len(jobs))) as pool:
+            for _ in pool.imap_unordered(_map_worker, jobs):
+                bar.update()
+    bar.close()
+
+
+def run_all(cfg: DataConfig) -> dict[str, Any]:
+    """Every step locally, skipping finished work; returns the manifest."""
+    for step in STEPS:
+        run_step(cfg, step)
+    return json.loads((Path(cfg.output) / "manifest.json").read_text(encoding="utf-8"))
+
+
+def quarantine_summary(out: Path, limit: int = 10) -> list[str]:
+    """The first quarantine records as `file:line: error` lines for the console."""
+    lines = []
+    path = out / "quarantine.jsonl"
+    if path.exists():
+        for record in read_jsonl(path):
+            q = Quarantine(**record)
+            where = f"{q.file}:{q.line}" if q.line is not None else q.file
+            lines.append(f"{where}: {q.error}")
+            if len(lines) == limit:
+                break
+    return lines

@@ -1,0 +1,90 @@
+"""Text normalisation before any filter or hash: one canonical form per document.
+
+Repairs what the reader could not decode (lone surrogates from JSON escapes become U+FFFD,
+like invalid UTF-8 bytes did in the reader), applies NFC (not NFKC: NFKC would rewrite
+full-width Chinese punctuation such as ，。！ to ASCII), strips control and invisible format
+characters, collapses horizontal whitespace while keeping newlines as paragraph structure,
+and optionally converts Traditional to Simplified Chinese with OpenCC. Also tags the
+language from the share of Han characters.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from dataprep.core import Document, Stage, StageStats
+
+HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff"
+HAN_RE = re.compile(f"[{HAN}]")
+LATIN_RE = re.compile(r"[A-Za-z\u00c0-\u024f]")
+SURROGATE_RE = re.compile("[\ud800-\udfff]")
+# C0/C1 controls except \t and \n, plus invisible format characters that carry no text
+# (zero-width space, directional marks, BOM, soft hyphen, word joiner). ZWJ/ZWNJ stay: emoji need them.
+CONTROL_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u200b\u200e\u200f\u202a-\u202e\u2060\ufeff]")
+HSPACE_RE = re.compile(r"[^\S\n]+")          # any whitespace but newline (incl. \u3000, \xa0)
+BLANK_LINES_RE = re.compile(r"\n{3,}")
+
+
+def normalize_text(text: str, converter=None) -> tuple[str, dict[str, int]]:
+    """The normalised text and counts of what was changed."""
+    counts: dict[str, int] = {}
+    repaired = len(SURROGATE_RE.findall(text))
+    if repaired:
+        text = SURROGATE_RE.sub("\ufffd", text)
+        counts["surrogates_repaired"] = repaired
+    text = unicodedata.normalize("NFC", text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n").replace("\u2029", "\n\n")
+    text, n_control = CONTROL_RE.subn("", text)
+    if n_control:
+        counts["control_chars_removed"] = n_control
+    text = "\n".join(HSPACE_RE.sub(" ", line).strip() for line in text.split("\n"))
+    text = BLANK_LINES_RE.sub("\n\n", text).strip()
+    if converter is not None:
+        converted = converter.convert(text)
+        if converted != text:
+            counts["t2s_converted"] = 1
+        text = converted
+    return text, counts
+
+
+def han_share(text: str) -> float:
+    """Share of Han characters among non-whitespace characters (0 for blank text)."""
+    visible = len(text) - sum(ch.isspace() for ch in text)
+    return len(HAN_RE.findall(text)) / visible if visible else 0.0
+
+
+def detect_lang(text: str, zh_min_han: float = 0.3) -> str:
+    """"zh" from 30% Han (ChineseWebText's cut-off), "en" if half the visible chars are Latin letters."""
+    visible = len(text) - sum(ch.isspace() for ch in text)
+    if not visible:
+        return "other"
+    if len(HAN_RE.findall(text)) / visible >= zh_min_han:
+        return "zh"
+    if len(LATIN_RE.findall(text)) / visible >= 0.5:
+        return "en"
+    return "other"
+
+
+class Normalize(Stage):
+    """Normalises text in place; removes documents left empty (e.g. only control characters)."""
+
+    name = "normalize"
+
+    def __init__(self, t2s: bool = False):
+        if t2s:
+            from opencc import OpenCC   # loading its dictionaries takes ~0.3 s: only when asked
+            self.converter = OpenCC("t2s")
+        else:
+            self.converter = None
+
+    def apply(self, doc: Document, stats: StageStats) -> Document | None:
+        if doc.meta.pop("utf8_repaired", False):
+            stats.count("utf8_repaired")
+        text, counts = normalize_text(doc.text, self.converter)
+        for key, n in counts.items():
+            stats.count(key, n)
+        if not text:
+            stats.remove(doc, "empty_after_normalize")
+            return None
+        doc.text = text
+        return doc

@@ -1,0 +1,264 @@
+"""Reading raw corpora into Documents, split into fixed shards so any task can read any shard.
+
+Formats: jsonl / jsonl.gz / jsonl.zst (one JSON object per line), parquet, and .txt files
+(one document per file). jsonl is read line by line here rather than with `datasets`:
+`datasets` (and pyarrow's JSON reader) fail the whole file on one broken line and do not
+report line numbers, while we want a quarantine record naming the file and line and the
+rest of the file kept. Parquet is read with pyarrow, which gives row numbers and lets a
+shard read just its row range; a row number is reported as the "line".
+
+Every record becomes either a Document (id kept from the input's id field, else
+`<file stem>:<line>`), a Quarantine record (broken JSON, missing or non-string text, an
+unreadable file), or a removal with a reason (empty, too large) by the `ReadChecks` stage.
+"""
+from __future__ import annotations
+
+import dataclasses
+import glob
+import gzip
+import io
+import json
+from pathlib import Path
+from typing import IO, Iterator
+
+import pyarrow.parquet as pq
+import zstandard
+
+from common.config import ConfigError
+from dataprep.core import Document, Quarantine, Stage, StageStats
+
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst")
+SUPPORTED = JSONL_SUFFIXES + (".parquet", ".txt")
+
+
+@dataclasses.dataclass
+class InputShard:
+    """A contiguous slice of one input: records [start, start + count) of `path`."""
+    index: int
+    path: str
+    kind: str                  # "jsonl", "parquet", "txt" or "broken"
+    id_prefix: str             # ids of records without an id: f"{id_prefix}:{line}"
+    start: int = 0             # first line / row / file index (0-based)
+    count: int = 0
+    offset: int = 0            # byte offset of line `start` (plain .jsonl only)
+    files: list[str] = dataclasses.field(default_factory=list)   # txt shards: the files
+    prefixes: list[str] = dataclasses.field(default_factory=list)  # txt shards: their ids
+    error: str = ""            # broken shards: why the file could not be opened
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _suffix(path: str) -> str | None:
+    return next((s for s in SUPPORTED if path.endswith(s)), None)
+
+
+def _strip_suffix(name: str) -> str:
+    suffix = _suffix(name)
+    return name[: -len(suffix)] if suffix else name
+
+
+def expand_inputs(patterns: list[str]) -> list[tuple[str, str]]:
+    """(path, id_prefix) for every input file, sorted by path so the order is deterministic."""
+    found: dict[str, str] = {}
+    for pattern in patterns:
+        matches = sorted(glob.glob(pattern, recursive=True)) or [pattern]
+        for match in matches:
+            path = Path(match)
+            if path.is_dir():
+                for child in sorted(path.rglob("*")):
+                    if child.is_file() and _suffix(child.name):
+                        rel = child.relative_to(path.parent).as_posix()
+                        found.setdefault(child.as_posix(), _strip_suffix(rel))
+            elif path.is_file():
+                if not _suffix(path.name):
+                    raise ConfigError(f"input {match}: unsupported file type (use {', '.join(SUPPORTED)})")
+                found.setdefault(path.as_posix(), _strip_suffix(path.name))
+            else:
+                raise ConfigError(f"input {pattern!r} matches no file or directory")
+    return sorted(found.items())
+
+
+def _open_lines(path: str) -> IO[bytes]:
+    if path.endswith(".gz"):
+        return gzip.open(path, "rb")
+    if path.endswith(".zst"):
+        raw = open(path, "rb")
+        return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, closefd=True))
+    return open(path, "rb")
+
+
+def _count_jsonl(path: str, shard_size: int) -> tuple[int, list[int]]:
+    """Number of lines and the byte offset of every shard_size-th line (plain files only)."""
+    lines, offsets, pos = 0, [], 0
+    with _open_lines(path) as handle:
+        for raw in handle:
+            if lines % shard_size == 0:
+                offsets.append(pos)
+            lines += 1
+            pos += len(raw)
+    return lines, offsets
+
+
+def plan_shards(patterns: list[str], shard_size: int) -> list[InputShard]:
+    """Split the inputs into shards of at most shard_size records; the plan depends only on inputs."""
+    shards: list[InputShard] = []
+    txt_files: list[tuple[str, str]] = []
+
+    def add(**kw) -> None:
+        shards.append(InputShard(index=len(shards), **kw))
+
+    for path, prefix in expand_inputs(patterns):
+        if path.endswith(".txt"):
+            txt_files.append((path, prefix))
+            continue
+        try:
+            if path.endswith(".parquet"):
+                total, offsets = pq.ParquetFile(path).metadata.num_rows, []
+            else:
+                total, offsets = _count_jsonl(path, shard_size)
+        except Exception as exc:  # unreadable or corrupt file: quarantined as a whole
+            add(path=path, kind="broken", id_prefix=prefix, count=1, error=f"{type(exc).__name__}: {exc}")
+            continue
+        kind = "parquet" if path.endswith(".parquet") else "jsonl"
+        for n, start in enumerate(range(0, total, shard_size)):
+            offset = offsets[n] if path.endswith(".jsonl") else 0
+            add(path=path, kind=kind, id_prefix=prefix, start=start,
+                count=min(shard_size, total - start), offset=offset)
+    for start in range(0, len(txt_files), shard_size):
+        chunk = txt_files[start:start + shard_size]
+        add(path=chunk[0][0], kind="txt", id_prefix="", start=start, count=len(chunk),
+            files=[p for p, _ in chunk], prefixes=[prefix for _, prefix in chunk])
+    return shards
+
+
+def _decode(raw: bytes) -> tuple[str, bool]:
+    """UTF-8 text, with invalid bytes replaced by U+FFFD; the flag says whether any were."""
+    try:
+        return raw.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", errors="replace"), True
+
+
+class ShardReader:
+    """Yields the Documents of one shard; bad records go to `self.quarantined`."""
+
+    def __init__(self, shard: InputShard, text_field: str, id_field: str):
+        self.shard = shard
+        self.text_field = text_field
+        self.id_field = id_field
+        self.quarantined: list[Quarantine] = []
+        self.records = 0          # records read (documents + quarantined), i.e. docs_in
+        self.blank_lines = 0
+
+    def __iter__(self) -> Iterator[Document]:
+        kind = self.shard.kind
+        if kind == "broken":
+            self.records += 1
+            self.quarantined.append(Quarantine(self.shard.path, None, f"cannot read file: {self.shard.error}"))
+            return
+        yield from {"jsonl": self._jsonl, "parquet": self._parquet, "txt": self._txt}[kind]()
+
+    def _quarantine(self, line: int | None, error: str) -> None:
+        self.quarantined.append(Quarantine(self.shard.path, line, error))
+
+    def _record(self, obj: object, line: int) -> Document | None:
+        """Validate one parsed record; quarantine it and return None if it is unusable."""
+        field = self.text_field
+        if not isinstance(obj, dict):
+            self._quarantine(line, f"expected a JSON object, got {type(obj).__name__}")
+            return None
+        if field not in obj or obj[field] is None:
+            self._quarantine(line, f"missing text field {field!r}")
+            return None
+        text = obj[field]
+        if not isinstance(text, str):
+            self._quarantine(line, f"text field {field!r} is {type(text).__name__}, not a string")
+            return None
+        raw_id = obj.get(self.id_field)
+        doc_id = str(raw_id) if raw_id not in (None, "") else f"{self.shard.id_prefix}:{line}"
+        return Document(doc_id, text, self.shard.path, {"line": line})
+
+    def _jsonl(self) -> Iterator[Document]:
+        shard, line = self.shard, self.shard.start
+        try:
+            with _open_lines(shard.path) as handle:
+                if shard.offset:
+                    handle.seek(shard.offset)
+                else:
+                    for _ in range(shard.start):
+                        handle.readline()
+                for _ in range(shard.count):
+                    raw = handle.readline()
+                    line += 1
+                    if not raw:
+                        break
+                    if not raw.strip():
+                        self.blank_lines += 1
+                        continue
+                    self.records += 1
+                    text, repaired = _decode(raw)
+                    try:
+                        obj = json.loads(text)
+                    except json.JSONDecodeError as exc:
+                        self._quarantine(line, f"invalid JSON: {exc.msg} at column {exc.colno}")
+                        continue
+                    doc = self._record(obj, line)
+                    if doc is not None:
+                        doc.meta["utf8_repaired"] = repaired
+                        yield doc
+        except (OSError, EOFError, zstandard.ZstdError) as exc:
+            self.records += 1
+            self._quarantine(line, f"corrupt or truncated file, rest of it skipped: {exc}")
+
+    def _parquet(self) -> Iterator[Document]:
+        shard = self.shard
+        try:
+            pfile = pq.ParquetFile(shard.path)
+            names = pfile.schema_arrow.names
+            columns = [c for c in (self.text_field, self.id_field) if c in names]
+            row = 0
+            for batch in pfile.iter_batches(columns=columns, batch_size=4096):
+                end = row + batch.num_rows
+                if end > shard.start and row < shard.start + shard.count:
+                    lo, hi = max(shard.start - row, 0), min(shard.start + shard.count - row, batch.num_rows)
+                    for i, obj in enumerate(batch.slice(lo, hi - lo).to_pylist()):
+                        self.records += 1
+                        doc = self._record(obj, row + lo + i + 1)
+                        if doc is not None:
+                            yield doc
+                row = end
+                if row >= shard.start + shard.count:
+                    break
+        except (OSError, ValueError) as exc:
+            self.records += 1
+            self._quarantine(None, f"cannot read parquet file: {exc}")
+
+    def _txt(self) -> Iterator[Document]:
+        for path, prefix in zip(self.shard.files, self.shard.prefixes):
+            self.records += 1
+            try:
+                raw = Path(path).read_bytes()
+            except OSError as exc:
+                self.quarantined.append(Quarantine(path, None, f"cannot read file: {exc}"))
+                continue
+            text, repaired = _decode(raw)
+            yield Document(prefix, text, path, {"line": 0, "utf8_repaired": repaired})
+
+
+class ReadChecks(Stage):
+    """Removes documents that are empty or longer than the cap before any other work."""
+
+    name = "read"
+
+    def __init__(self, max_doc_chars: int):
+        self.max_doc_chars = max_doc_chars
+
+    def apply(self, doc: Document, stats: StageStats) -> Document | None:
+        if len(doc.text) > self.max_doc_chars:
+            stats.remove(doc, "too_large")
+            return None
+        if not doc.text.strip():
+            stats.remove(doc, "empty")
+            return None
+        return doc
