@@ -1,0 +1,86 @@
+"""The rendered sbatch scripts: directives, quoting, and rejection of injected values (no cluster)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from common.config import ConfigError, load_config
+from pipeline.launch.slurm import SlurmConfig, prepare_training
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _config(tmp_path: Path, overrides: list[str] | None = None) -> SlurmConfig:
+    return load_config(SlurmConfig, REPO / "configs/slurm/cpu_2node.yaml",
+                       [f"workdir={REPO}", *(overrides or [])])
+
+
+def test_cpu_script_has_the_directives_and_a_resolved_config(tmp_path):
+    job = prepare_training(_config(tmp_path), "test", [f"run.dir={tmp_path}/run"])
+    lines = job.script.splitlines()
+    for line in ["#SBATCH --nodes=2", "#SBATCH --ntasks-per-node=1", "#SBATCH --signal=B:USR1@60",
+                 "#SBATCH --open-mode=append", "#SBATCH --requeue", f"#SBATCH --chdir={REPO}",
+                 f"#SBATCH --output={tmp_path}/run/logs/slurm-%j.out", "#SBATCH --time=00:10:00"]:
+        assert line in lines
+    assert not any("--gpus-per-node" in line for line in lines)
+    # every directive comes before the first command, or sbatch ignores it
+    first_command = next(i for i, line in enumerate(lines) if line and not line.startswith("#"))
+    assert max(i for i, line in enumerate(lines) if line.startswith("#SBATCH")) < first_command
+    assert f"-m pipeline.train --config {tmp_path}/run/slurm/train.yaml" in job.script
+    resolved = yaml.safe_load(job.files[tmp_path / "run/slurm/train.yaml"])
+    assert resolved["run"]["dir"] == f"{tmp_path}/run"
+    assert resolved["model"]["n_layers"] >= 1          # the model include was expanded
+    assert subprocess.run(["bash", "-n"], input=job.script, text=True).returncode == 0
+
+
+def test_gpu_script_runs_one_task_per_gpu(tmp_path):
+    cfg = load_config(SlurmConfig, REPO / "configs/slurm/h100_2node.yaml", [f"workdir={REPO}"])
+    script = prepare_training(cfg, "test", [f"run.dir={tmp_path}/run"]).script
+    assert "#SBATCH --ntasks-per-node=8" in script and "#SBATCH --gpus-per-node=8" in script
+    assert "#SBATCH --exclusive" in script and "#SBATCH --partition=gpu" in script
+
+
+@pytest.mark.parametrize("override, words", [
+    ("partition='gpu\n#SBATCH --wrap=id'", "partition"),
+    ("account='a;touch /tmp/x'", "account"),
+    ("time='1:00:00 --uid=0'", "time"),
+    ("extra_sbatch=['--comment=$(id)']", "extra_sbatch[0]"),
+    ("extra_sbatch=['--comment=x\n#SBATCH --nodes=99']", "extra_sbatch[0]"),
+    ("extra_sbatch=['--output=/etc/passwd']", "--output is set"),
+    ("extra_sbatch=['-w n1']", "extra_sbatch[0]"),
+    ("env={'A;B': '1'}", "environment variable name"),
+])
+def test_injected_values_are_rejected(tmp_path, override, words):
+    with pytest.raises(ConfigError) as err:
+        _config(tmp_path, [override])
+    assert words in str(err.value)
+
+
+def test_injected_run_dir_is_rejected(tmp_path):
+    with pytest.raises(ConfigError, match="not allowed in an #SBATCH line"):
+        prepare_training(_config(tmp_path), "test", [f"run.dir='{tmp_path}/x\n#SBATCH --uid=0'"])
+
+
+def test_env_values_are_shell_quoted(tmp_path):
+    marker = tmp_path / "pwned"
+    value = f"$(touch {marker}); `touch {marker}` ' \" \n x"
+    cfg = _config(tmp_path)
+    cfg.env = {"EVIL": value}
+    script = prepare_training(cfg, "test", [f"run.dir={tmp_path}/run"]).script
+    exports = script[script.index("export EVIL="):script.index("# Slurm sends USR1")]
+    out = subprocess.run(["bash", "-c", exports + '\nprintf %s "$EVIL"'], capture_output=True, text=True)
+    assert out.stdout == value
+    assert not marker.exists()
+
+
+def test_cli_reports_a_bad_value_without_traceback():
+    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "submit", "--config",
+                           "configs/slurm/cpu_2node.yaml", "--dry-run", "partition=a b"],
+                          cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: configs/slurm/cpu_2node.yaml: partition = 'a b' is not allowed")
+    assert "Traceback" not in done.stderr
