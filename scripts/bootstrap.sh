@@ -12,10 +12,15 @@ fi
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   # torch first, from the pin: a bare `torch` requirement would pull a multi-GB CUDA build.
+  # A torch already in .venv (a GPU user's CUDA build) is kept: then the pin is not applied.
+  constraint=()
   if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     .venv/bin/python -m pip install -q -c constraints.txt "torch==2.13.0"
+    constraint=(-c constraints.txt)
+  elif .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__ != '2.13.0+cpu')"; then
+    constraint=(-c constraints.txt)
   fi
-  .venv/bin/python -m pip install -q -c constraints.txt -e ".[dev]"
+  .venv/bin/python -m pip install -q "${constraint[@]}" -e ".[dev]"
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
