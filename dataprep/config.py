@@ -74,7 +74,7 @@ class DataConfig:
     id_field: str = "id"
     num_workers: int = 2               # processes per task for per-shard steps
     shard_size: int = 20_000           # input records per shard (jsonl lines, parquet rows, txt files)
-    lang_zh_min_han: float = 0.3       # Han share of non-space chars from which a doc is tagged "zh"
+    lang_zh_min_han: float = 0.3       # Han / (Han + Latin letters) from which a doc is "zh", else "en"
     read: ReadConfig = dataclasses.field(default_factory=ReadConfig)
     normalize: NormalizeConfig = dataclasses.field(default_factory=NormalizeConfig)
     lines: LinesConfig = dataclasses.field(default_factory=LinesConfig)

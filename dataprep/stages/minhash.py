@@ -30,8 +30,6 @@ from typing import Iterator
 
 import numpy as np
 import xxhash
-from datasketch import LeanMinHash, MinHash
-from datasketch.lsh import _optimal_param
 
 from dataprep.stages.normalize import HAN, HAN_RE
 
@@ -75,6 +73,8 @@ def signatures(texts: list[str], num_perm: int, seed: int, han_ngram: int, word_
     Texts without shingles (only punctuation, say) get a zero row and are left out of LSH:
     their empty signatures would otherwise all look identical.
     """
+    from datasketch import LeanMinHash, MinHash   # datasketch imports scipy (~2 s): only when needed
+
     sig = np.zeros((len(texts), num_perm), dtype=np.uint32)
     sets = [shingles(t, han_ngram, word_ngram) for t in texts]
     valid = np.array([bool(s) for s in sets], dtype=bool)
@@ -89,6 +89,8 @@ def signatures(texts: list[str], num_perm: int, seed: int, han_ngram: int, word_
 
 def band_params(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5) -> tuple[int, int]:
     """(bands, rows) minimising weighted false positive + negative probability (datasketch's optimiser)."""
+    from datasketch.lsh import _optimal_param
+
     return _optimal_param(threshold, num_perm, fp_weight, fn_weight)
 
 

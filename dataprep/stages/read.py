@@ -89,14 +89,21 @@ def _open_lines(path: str) -> IO[bytes]:
 
 
 def _count_jsonl(path: str, shard_size: int) -> tuple[int, list[int]]:
-    """Number of lines and the byte offset of every shard_size-th line (plain files only)."""
+    """Number of lines and the byte offset of every shard_size-th line (plain files only).
+
+    A corrupt or truncated compressed file counts up to where it breaks, plus one record for
+    the unreadable rest, which the reader then quarantines with its line number.
+    """
     lines, offsets, pos = 0, [], 0
     with _open_lines(path) as handle:
-        for raw in handle:
-            if lines % shard_size == 0:
-                offsets.append(pos)
+        try:
+            for raw in handle:
+                if lines % shard_size == 0:
+                    offsets.append(pos)
+                lines += 1
+                pos += len(raw)
+        except (OSError, EOFError, zstandard.ZstdError):
             lines += 1
-            pos += len(raw)
     return lines, offsets
 
 
@@ -201,7 +208,7 @@ class ShardReader:
                     try:
                         obj = json.loads(text)
                     except json.JSONDecodeError as exc:
-                        self._quarantine(line, f"invalid JSON: {exc.msg} at column {exc.colno}")
+                        self._quarantine(line, f"invalid JSON at column {exc.colno}: {exc.msg}")
                         continue
                     doc = self._record(obj, line)
                     if doc is not None:
@@ -209,7 +216,7 @@ class ShardReader:
                         yield doc
         except (OSError, EOFError, zstandard.ZstdError) as exc:
             self.records += 1
-            self._quarantine(line, f"corrupt or truncated file, rest of it skipped: {exc}")
+            self._quarantine(line + 1, f"corrupt or truncated file, rest of it skipped: {exc}")
 
     def _parquet(self) -> Iterator[Document]:
         shard = self.shard

@@ -1,0 +1,92 @@
+"""Bad input never stops a run with a traceback: each bad record is quarantined or removed with a reason."""
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dataprep_corpus import config, real_texts, write_jsonl
+
+from common.config import ConfigError
+from dataprep import runner
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.open(encoding="utf-8")]
+
+
+@pytest.fixture(scope="module")
+def bad_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bad")
+    good = real_texts("fortunes-zh/chinese", 2)
+    raw = root / "raw"
+    write_jsonl(raw / "bad.jsonl", [
+        {"id": "ok", "text": good[0]},                  # 1
+        '{"id": "broken", "text": "no closing',         # 2 broken JSON
+        {"id": "nofield", "body": "text elsewhere"},    # 3 missing text field
+        {"id": "number", "text": 42},                   # 4 non-string text
+        "[1, 2, 3]",                                    # 5 not an object
+        {"id": "blank", "text": " \n\t "},              # 6 empty
+        {"id": "huge", "text": "长" * 5001},            # 7 over the cap
+        {"id": "ctrl", "text": "\x00\x01\u200b"},       # 8 empty once control chars go
+        '{"id": "surrogate", "text": "bad \\ud800 escape"}',  # 9 lone surrogate escape: repaired
+        "",                                             # 10 blank line: not a record
+    ])
+    (raw / "bad.jsonl").write_bytes((raw / "bad.jsonl").read_bytes()
+                                    + b'{"id": "latin1", "text": "caf\xe9 \xff ok"}\n')   # 11 invalid UTF-8
+    whole = gzip.compress(("\n".join(json.dumps({"text": t}) for t in good) + "\n").encode(), mtime=0)
+    (raw / "truncated.jsonl.gz").write_bytes(whole[: len(whole) // 2])
+    (raw / "corrupt.parquet").write_bytes(b"PAR1 this is not parquet")
+    return root, runner.run_all(config([raw], root / "out", read={"max_doc_chars": 5000}))
+
+
+def test_each_bad_record_is_quarantined_with_file_and_line(bad_run):
+    root, manifest = bad_run
+    quarantine = read_jsonl(root / "out" / "quarantine.jsonl")
+    where = {(Path(q["file"]).name, q["line"]): q["error"] for q in quarantine}
+    assert where[("bad.jsonl", 2)].startswith("invalid JSON at column")
+    assert where[("bad.jsonl", 3)] == "missing text field 'text'"
+    assert where[("bad.jsonl", 4)] == "text field 'text' is int, not a string"
+    assert where[("bad.jsonl", 5)] == "expected a JSON object, got list"
+    assert where[("corrupt.parquet", None)].startswith("cannot read file")
+    truncated = [(line, error) for (name, line), error in where.items() if name == "truncated.jsonl.gz"]
+    assert len(truncated) == 1 and truncated[0][1].startswith("corrupt or truncated file")
+    assert manifest["quarantined"] == len(quarantine) == 6
+
+
+def test_empty_huge_and_broken_text_are_removed_or_repaired(bad_run):
+    root, manifest = bad_run
+    removed = {r["id"]: (r["stage"], r["reason"]) for r in read_jsonl(root / "out" / "removed.jsonl")}
+    assert removed == {"blank": ("read", "empty"), "huge": ("read", "too_large"),
+                       "ctrl": ("normalize", "empty_after_normalize")}
+    counters = manifest["stages"]["normalize"]["counters"]
+    assert counters["utf8_repaired"] == 1 and counters["surrogates_repaired"] == 1
+    import pyarrow.parquet as pq
+    kept = {r["id"]: r["text"] for p in sorted((root / "out" / "clean").glob("*.parquet"))
+            for r in pq.read_table(p).to_pylist()}
+    assert kept["latin1"] == "caf\ufffd \ufffd ok" and kept["surrogate"] == "bad \ufffd escape"
+    assert manifest["docs_in"] == manifest["kept"] + manifest["removed"] + manifest["quarantined"]
+
+
+def test_cli_names_file_and_line_without_traceback(tmp_path):
+    write_jsonl(tmp_path / "in.jsonl", [{"text": "fine text here"}, "{oops"])
+    result = subprocess.run([sys.executable, "-m", "dataprep.cli", "run", f"inputs=[{tmp_path / 'in.jsonl'}]",
+                             f"output={tmp_path / 'out'}", "num_workers=1"],
+                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert f"quarantined: {tmp_path / 'in.jsonl'}:2: invalid JSON at column 2" in result.stderr
+    missing = subprocess.run([sys.executable, "-m", "dataprep.cli", "run", f"inputs=[{tmp_path / 'nope'}]",
+                              f"output={tmp_path / 'out2'}"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2 and "matches no file or directory" in missing.stderr
+    assert "Traceback" not in result.stderr + missing.stderr
+
+
+def test_unsupported_file_is_a_config_error(tmp_path):
+    (tmp_path / "x.csv").write_text("a,b\n")
+    with pytest.raises(ConfigError, match="unsupported file type"):
+        runner.run_all(config([tmp_path / "x.csv"], tmp_path / "out"))

@@ -1,0 +1,136 @@
+"""End-to-end runs of `dataprep run`: formats, ids, outputs, accounting, Slurm-style steps, CLI."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dataprep_corpus import config, mixed_corpus, real_texts, write_jsonl
+
+from common.config import ConfigError
+from dataprep import runner
+from dataprep.stages.normalize import detect_lang, normalize_text
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def outputs(out: Path) -> dict[str, bytes]:
+    """Every final output file (not work/) by relative path."""
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*"))
+            if p.is_file() and "work" not in p.relative_to(out).parts}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    root = tmp_path_factory.mktemp("run")
+    inputs = mixed_corpus(root)
+    cfg = config([inputs], root / "out")
+    return cfg, runner.run_all(cfg)
+
+
+def test_outputs_readable_by_datasets_with_ids_and_lang(finished):
+    from datasets import load_dataset
+
+    cfg, manifest = finished
+    out = Path(cfg.output)
+    files = sorted(str(p) for p in (out / "clean").glob("part-*.parquet"))
+    assert [Path(f).relative_to(out).as_posix() for f in files] == manifest["outputs"]["clean"]
+    ds = load_dataset("parquet", data_files=files, split="train", cache_dir=str(out.parent / "hf"))
+    assert ds.column_names == ["id", "text", "source", "lang"]
+    rows = {r["id"]: r for r in ds}
+    assert len(rows) == manifest["kept"] == len(ds)
+    assert rows["zh0"]["lang"] == "zh" and rows["en0"]["lang"] == "en"
+    assert rows["zh0"]["source"].endswith("raw/a.jsonl")
+    assert "raw/b:1" in rows                      # no id field: <file stem>:<line>
+    assert "raw/txt/two" in rows                  # .txt: one document per file, id = its path
+    assert "raw/a:7" not in rows                  # verbatim copy of zh0, later in (file, line) order
+
+
+def test_manifest_accounts_for_every_document(finished):
+    cfg, manifest = finished
+    out = Path(cfg.output)
+    removed = [json.loads(line) for line in (out / "removed.jsonl").open(encoding="utf-8")]
+    assert manifest["docs_in"] == 7 + 6 + 7 + 6 + 2
+    assert manifest["docs_in"] == manifest["kept"] + manifest["removed"] + manifest["quarantined"]
+    assert len(removed) == manifest["removed"]
+    reasons = {(r["id"], r["stage"], r["reason"]) for r in removed}
+    assert ("raw/a:7", "exact_dedup", "exact_duplicate") in reasons
+    assert ("raw/txt/one", "exact_dedup", "exact_duplicate") in reasons   # zh1 + newline normalises away
+    assert ("raw/c:7", "minhash", "near_duplicate") in reasons            # en0 + two words
+    stages = manifest["stages"]
+    assert stages["exact_dedup"]["removed"] == {"exact_duplicate": 2}
+    assert stages["read"]["seen"] == manifest["docs_in"] - manifest["quarantined"]
+    cluster = [json.loads(line) for line in (out / "clusters.jsonl").open(encoding="utf-8")]
+    assert {"kept": "raw/b:1", "size": 2} == {k: cluster[0][k] for k in ("kept", "size")}
+    assert cluster[0]["duplicates"][0]["id"] == "raw/c:7" and cluster[0]["duplicates"][0]["similarity"] > 0.7
+
+
+def test_output_is_the_same_for_any_number_of_tasks(finished, tmp_path):
+    cfg, _ = finished
+    split = config(cfg.inputs, tmp_path / "split", num_workers=2)
+    for step in runner.STEPS:
+        ntasks = 3 if step in runner.MAP_STEPS else 1
+        for task in range(ntasks):
+            runner.run_step(split, step, task, ntasks)
+    assert outputs(tmp_path / "split") == outputs(Path(cfg.output))
+
+
+def test_step_before_its_input_is_refused(finished, tmp_path):
+    cfg = config(finished[0].inputs, tmp_path / "early")
+    with pytest.raises(runner.RunError, match="needs step 'filter' finished first; not done: filter:0"):
+        runner.run_step(cfg, "dedup")
+
+
+def test_other_settings_in_the_same_output_are_refused(finished):
+    cfg, _ = finished
+    changed = config(cfg.inputs, Path(cfg.output), **{"shard_size": 5})
+    with pytest.raises(ConfigError, match="other settings"):
+        runner.run_all(changed)
+
+
+def test_normalisation_keeps_paragraphs_and_fullwidth_punctuation():
+    text, counts = normalize_text("\ufeff第一段，\u200b你好！\r\n\r\n\r\n\t第二段：\x07结束。\u3000  \n\ud800")
+    assert text == "第一段，你好！\n\n第二段：结束。\n\ufffd"
+    assert counts == {"surrogates_repaired": 1, "control_chars_removed": 3}
+    from opencc import OpenCC
+    assert normalize_text("漢語簡體轉換", OpenCC("t2s"))[0] == "汉语简体转换"
+
+
+def test_language_tag_from_han_ratio():
+    assert detect_lang(real_texts("fortunes-zh/chinese", 1)[0]) == "zh"
+    assert detect_lang("ls -l /etc 列出目录 ┌──┐ 1234") == "zh"
+    assert detect_lang(real_texts("fortunes/", 1)[0]) == "en"
+    assert detect_lang("12345 ！？ ┌──┐") == "other"
+
+
+def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dataprep.cli", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_cli_help_yaml_config_and_overrides(tmp_path):
+    for args in (["--help"], ["run", "--help"], ["report", "--help"]):
+        result = run_cli(*args)
+        assert result.returncode == 0 and "usage:" in result.stdout
+    assert run_cli("run", "--list-steps").stdout.split() == [
+        "plan", "reduce", "read", "map", "linecount", "reduce", "filter", "map", "dedup", "reduce",
+        "write", "map", "finalize", "reduce"]
+    write_jsonl(tmp_path / "in.jsonl", [{"text": t} for t in real_texts("fortunes/", 3)])
+    yaml_path = tmp_path / "c.yaml"
+    yaml_path.write_text(f"inputs: [{tmp_path / 'in.jsonl'}]\noutput: {tmp_path / 'o'}\nminhash:\n  threshold: 0.8\n")
+    result = run_cli("run", "--config", str(yaml_path), "num_workers=1", "minhash.num_perm=64")
+    assert result.returncode == 0, result.stderr
+    assert "docs in 3: kept 3" in result.stdout
+    bad = run_cli("run", "--config", str(yaml_path), "minhash.treshold=0.5")
+    assert bad.returncode == 2 and "did you mean 'minhash.threshold'" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_bundled_configs_load():
+    from common.config import load_config
+    from dataprep.config import DataConfig
+    for path in sorted((REPO / "configs" / "data").glob("*.yaml")):
+        cfg = load_config(DataConfig, path)
+        assert cfg.inputs, path
