@@ -27,6 +27,7 @@ import re
 from pathlib import Path
 
 ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
+ATTRIBUTION_RE = re.compile(r"^\s*(--|——)")
 FORTUNES_DIR = Path("/usr/share/games/fortunes")
 ZH_FILES = ("chinese", "tang300", "song100")
 EN_FILES = ("science", "literature", "wisdom", "work", "computers", "people")
@@ -50,6 +51,9 @@ SPAM_LINES = [
     "专业代开发票 代开增值税发票 全国各地均可办理，联系QQ 12345678。",
     "刷单兼职 日结 刷单返利 在家就能做，点击领取红包。",
     "博彩导航 网上赌场排行 百家乐技巧 六合彩心水论坛。",
+    "信用卡套现 无抵押贷款 当天放款，高利贷急用钱找我们。",
+    "私服外挂 免费下载，裸聊直播 点击进入，充值送豪礼。",
+    "办理假证 各类证件 代开发票 诚信经营 微信同号。",
 ]
 SEO_WORDS = ["减肥茶", "减肥方法", "快速减肥", "减肥药", "瘦身", "减肥食谱", "最有效的减肥方法", "减肥产品"]
 
@@ -64,16 +68,33 @@ def read_fortunes(directory: Path, name: str) -> list[str]:
     return [e for e in entries if e.strip()]
 
 
+def attribution(entry: str) -> str:
+    """The entry's last line when it is a `-- Author` / `——《Book》` attribution, else ""."""
+    last = entry.rstrip().rsplit("\n", 1)[-1]
+    return last if ATTRIBUTION_RE.match(last) else ""
+
+
+def join_entries(entries: list[str]) -> str:
+    """Entries separated by blank lines; a run of entries by one author keeps its attribution once."""
+    parts = []
+    for entry, following in zip(entries, entries[1:] + [""]):
+        source = attribution(entry)
+        if source and source == attribution(following):
+            entry = entry.rstrip()[: -len(source)].rstrip()
+        parts.append(entry)
+    return "\n\n".join(parts)
+
+
 def group(entries: list[str], rng: random.Random, low: int, high: int) -> list[str]:
     """Join consecutive entries into documents of `low`..`high` characters (a random target each)."""
     docs, current, target = [], [], rng.randint(low, high)
     for entry in entries:
         current.append(entry)
         if sum(len(e) for e in current) >= target:
-            docs.append("\n\n".join(current))
+            docs.append(join_entries(current))
             current, target = [], rng.randint(low, high)
     if current:
-        docs.append("\n\n".join(current))
+        docs.append(join_entries(current))
     return docs
 
 
@@ -153,7 +174,8 @@ def pii_doc(text: str, rng: random.Random) -> str:
 def low_quality_docs(zh: list[str], rng: random.Random) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for _ in range(15):
-        lines = rng.sample(SPAM_LINES, 4) + [rng.choice(zh).split("\n", 1)[0]]
+        lines = rng.sample(SPAM_LINES, 5) + [rng.choice(zh).replace("\n", "")[:60] for _ in range(4)]
+        rng.shuffle(lines)
         out.append(("spam", "\n".join(lines)))
     for _ in range(15):
         words = [rng.choice(SEO_WORDS) for _ in range(80)]
