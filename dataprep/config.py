@@ -9,16 +9,15 @@ import dataclasses
 from typing import Literal
 
 from common.config import ConfigError, config_hash
+from dataprep.stages.quality import QualityConfig
+from dataprep.stages.safety import SafetyConfig
 
-try:  # TEMP until the quality engineer's modules land
+try:  # TEMP until the quality engineer's lines module lands
     from dataprep.stages.lines import LinesConfig
-    from dataprep.stages.quality import QualityConfig
-    from dataprep.stages.safety import SafetyConfig
 except ImportError:
     @dataclasses.dataclass
-    class _Pending:
+    class LinesConfig:
         enabled: bool = False
-    LinesConfig = QualityConfig = SafetyConfig = _Pending
 
 
 @dataclasses.dataclass

@@ -96,8 +96,10 @@ class Run:
 
 def _late_stages(cfg: DataConfig, repeated: set[str]) -> list[Stage]:
     """Line cleaning, quality and safety stages, in that order (each may be disabled)."""
-    from dataprep.stages import safety
+    from dataprep.stages import quality, safety
     stages: list[Stage] = []
+    if cfg.quality.enabled:
+        stages.append(quality.QualityFilter(cfg.quality))
     if cfg.safety.enabled:
         stages += [safety.SensitiveWordFilter(cfg.safety), safety.PiiScrubber(cfg.safety)]
     return stages
@@ -212,9 +214,8 @@ def step_filter(run: Run, shard: InputShard) -> None:
     docs = (Document(r["id"], r["text"], r["source"], {"line": r["line"]}) for r in rows)
     stages = _late_stages(cfg, _repeated(run))
     stats = _stats_for(stages)
-    kept = _doc_rows(_pipe(docs, stages, stats))
-    for row in kept:
-        row["lang"] = detect_lang(row["text"], cfg.lang_zh_min_han)
+    kept = [{**_doc_rows([doc])[0], "lang": doc.meta.get("lang") or detect_lang(doc.text, cfg.lang_zh_min_han)}
+            for doc in _pipe(docs, stages, stats)]
     texts = [row["text"] for row in kept]
     mh = cfg.minhash
     sig, valid = minhash.signatures(texts, mh.num_perm, mh.seed, mh.han_ngram, mh.word_ngram, mh.batch_size) \
