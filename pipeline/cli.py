@@ -17,6 +17,8 @@ COMMANDS: dict[str, str] = {
     "train": "pipeline.train",
     "submit": "pipeline.launch.slurm",
     "submit-dataprep": "pipeline.launch.dataprep_jobs",
+    "export-hf": "pipeline.export_hf",
+    "plan": "pipeline.plan",
 }
 
 
