@@ -1,0 +1,195 @@
+"""Line-level boilerplate removal inside kept documents: the page chrome around an article.
+
+Scraped pages wrap the article in lines no model should learn from: navigation bars and
+breadcrumbs, "related articles" link lists, SEO keyword lines, share buttons, copyright and
+ICP licence footers, and lines a site repeats on every page. Two kinds of evidence are used:
+
+* patterns (this module's rules; each rule is small and keyed to short lines, so sentences that
+  merely mention 首页, 版权 or "Home" stay), and
+* corpus counts: `line_keys` hashes each line (whitespace-collapsed, lowercased, digits folded
+  to 0 so view counters and dates do not hide a repeat); the runner counts how many documents
+  hold each key and hands the keys seen in >= `min_docs` documents to `LineCleaner`.
+
+A document whose repeated lines would make up most of its non-chrome text is a duplicate of
+another document, not a page with chrome: its repeated lines are left for the dedup stages, so
+line cleaning never empties all copies of a duplicated document.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import xxhash
+
+from common.config import ConfigError
+from dataprep.core import Document, Stage, StageStats
+
+SEPARATORS_RE = re.compile(r"\s*(?:[|｜·•»>/]|\s{2,}|\u3000)\s*")
+NAV_WORDS = {
+    "首页", "网站首页", "返回首页", "主页", "上一页", "下一页", "上一篇", "下一篇", "返回顶部", "返回", "回到顶部",
+    "登录", "注册", "退出", "免费注册", "帮助", "帮助中心", "关于我们", "联系我们", "网站地图", "设为首页",
+    "加入收藏", "收藏本站", "更多", "正文", "新闻", "资讯", "财经", "科技", "体育", "娱乐", "文章", "教程",
+    "下载", "问答", "专题", "社区", "论坛", "博客", "视频", "图片", "搜索", "广告服务", "隐私政策", "投稿",
+    "订阅", "会员中心", "客户端",
+    "home", "news", "about", "about us", "contact", "contact us", "login", "log in", "logout", "sign in",
+    "sign up", "register", "subscribe", "search", "menu", "blog", "sitemap", "privacy", "privacy policy",
+    "terms", "terms of use", "terms of service", "back to top", "next", "previous", "help", "faq",
+}
+BREADCRUMB_RE = re.compile(r"^(当前位置|您的位置|你的位置|您现在的位置|现在位置|位置)\s*[:：]|^(首页|网站首页|主页|home)\s*[>»/]",
+                           re.IGNORECASE)
+PREV_NEXT_RE = re.compile(r"^(上一篇|下一篇|上一章|下一章|上一页|下一页|previous( post| article)?|next( post| article)?)"
+                          r"\s*[:：]", re.IGNORECASE)
+RELATED_HEADER_RE = re.compile(
+    r"^[【\[]?(相关文章|相关阅读|相关推荐|推荐阅读|热门文章|热门推荐|猜你喜欢|延伸阅读|最新文章|精彩推荐|热门阅读|"
+    r"related (posts|articles|stories)|you may also like|recommended( for you)?|read more)[】\]]?\s*[:：]?$",
+    re.IGNORECASE)
+SEO_RE = re.compile(r"^[【\[]?(关键词|关键字|热门标签|标签|tags?|keywords?)[】\]]?\s*[:：]", re.IGNORECASE)
+SHARE_RE = re.compile(r"^(分享到|分享至|分享给|一键分享|分享|share( this( article| post| page)?)?( on)?)\s*[:：]",
+                      re.IGNORECASE)
+SOCIAL_WORDS = {"微信", "微博", "新浪微博", "qq", "qq空间", "qq好友", "豆瓣", "朋友圈", "人人网", "知乎",
+                "facebook", "twitter", "x", "email", "linkedin", "reddit", "whatsapp", "pinterest"}
+COPYRIGHT_RE = re.compile(
+    r"版权所有|版权归.{0,12}所有|©|\(c\)\s*\d{4}|copyright\s*(©|\(c\)|\d{4})|all rights reserved|"
+    r"icp备\s*\d+号|icp证|公网安备|网络文化经营许可证|如有侵权|转载请注明|未经(许可|授权).{0,8}转载",
+    re.IGNORECASE)
+META_FIELD_RE = re.compile(r"(发布时间|发表时间|更新时间|时间|来源|作者|编辑|阅读|浏览|点击|评论)\s*[:：]")
+META_LINE_RE = re.compile(r"^(责任编辑|本文来源|文章来源|原标题|发布时间|发表时间|更新时间)\s*[:：]")
+DIGIT_RE = re.compile(r"\d")
+BLANK_RUN_RE = re.compile(r"\n{3,}")
+
+
+@dataclasses.dataclass
+class LinesConfig:
+    enabled: bool = True
+    max_chrome_chars: int = 80          # nav, share, SEO, meta and footer lines are at most this long
+    max_related_title_chars: int = 40   # lines after a 相关文章 header up to this length are link titles
+    max_related_lines: int = 20         # a related-articles list ends after this many lines at most
+    min_key_chars: int = 10             # shorter lines get no key (作者：王维 repeats, yet is content)
+    min_docs: int = 5                   # a line in >= this many documents is site boilerplate
+    max_repeated_frac: float = 0.5      # repeats above this share of the non-chrome text: a duplicate doc
+
+    def validate(self) -> None:
+        if self.min_docs < 2:
+            raise ConfigError("lines.min_docs must be >= 2 (a line in one document is not repeated)")
+        if not 0.0 < self.max_repeated_frac <= 1.0:
+            raise ConfigError("lines.max_repeated_frac must be in (0, 1]")
+
+
+def line_key(line: str) -> str:
+    """Hash of a line with whitespace collapsed, letters lowercased and digits folded to 0."""
+    folded = DIGIT_RE.sub("0", " ".join(line.split()).lower())
+    return xxhash.xxh3_64_hexdigest(folded.encode("utf-8"))
+
+
+def line_keys(doc: Document, cfg: LinesConfig | None = None) -> list[str]:
+    """Keys of the document's lines long enough to count (the runner counts each key once per doc)."""
+    min_chars = (cfg or LinesConfig()).min_key_chars
+    return [line_key(line) for line in doc.text.split("\n") if len(line.strip()) >= min_chars]
+
+
+def _tokens(line: str) -> tuple[list[str], bool]:
+    """The line's items split on menu separators (| · » > /), else on spaces; and which it was."""
+    parts = [p.lower().strip("[]【】") for p in SEPARATORS_RE.split(line) if p]
+    if len(parts) > 1:
+        return parts, True
+    return line.lower().split(), False
+
+
+def is_nav(line: str) -> bool:
+    """A breadcrumb or prev/next link, a menu bar (half its separated items are navigation words),
+    or a line made only of navigation words ("返回顶部", "Home News Sport")."""
+    if BREADCRUMB_RE.match(line) or PREV_NEXT_RE.match(line):
+        return True
+    tokens, separated = _tokens(line)
+    nav = sum(t in NAV_WORDS for t in tokens)
+    return nav == len(tokens) or (separated and nav / len(tokens) >= 0.5)
+
+
+def is_share(line: str) -> bool:
+    """"分享到：…" / "Share this:" lines, or a row of social network names."""
+    if SHARE_RE.match(line):
+        return True
+    tokens, _ = _tokens(line)
+    return len(tokens) >= 2 and all(t in SOCIAL_WORDS for t in tokens)
+
+
+def is_meta(line: str) -> bool:
+    """Byline/publish-info lines: 发布时间：… 来源：… 阅读：…, or a 责任编辑 line."""
+    return bool(META_LINE_RE.match(line)) or len(META_FIELD_RE.findall(line)) >= 2
+
+
+def chrome_kind(line: str) -> str | None:
+    """The boilerplate kind of one short line, or None for content."""
+    if SEO_RE.match(line):
+        return "seo"
+    if COPYRIGHT_RE.search(line):
+        return "copyright"
+    if is_share(line):
+        return "share"
+    if is_nav(line):
+        return "nav"
+    if is_meta(line):
+        return "meta"
+    return None
+
+
+def classify_lines(lines: list[str], cfg: LinesConfig) -> list[str | None]:
+    """Per line: "nav", "related", "seo", "copyright", "share", "meta" or None (content)."""
+    kinds: list[str | None] = []
+    related_left = 0
+    for raw in lines:
+        line = raw.strip()
+        if not line:
+            kinds.append(None)
+            continue
+        if RELATED_HEADER_RE.match(line):
+            kinds.append("related")
+            related_left = cfg.max_related_lines
+            continue
+        if related_left and len(line) <= cfg.max_related_title_chars and chrome_kind(line) is None:
+            kinds.append("related")
+            related_left -= 1
+            continue
+        related_left = 0
+        kinds.append(chrome_kind(line) if len(line) <= cfg.max_chrome_chars else None)
+    return kinds
+
+
+class LineCleaner(Stage):
+    """Removes boilerplate lines; counts them per kind as `lines.<kind>`; empties become removals."""
+
+    name = "lines"
+
+    def __init__(self, cfg: LinesConfig, repeated: set[str]):
+        self.cfg = cfg
+        self.repeated = repeated
+
+    def apply(self, doc: Document, stats: StageStats) -> Document | None:
+        lines = doc.text.split("\n")
+        kinds = classify_lines(lines, self.cfg)
+        self._mark_repeated(lines, kinds, stats)
+        if not any(kinds):
+            return doc
+        for kind in filter(None, kinds):
+            stats.count(f"lines.{kind}")
+        stats.count("lines.docs_changed")
+        kept = "\n".join(line for line, kind in zip(lines, kinds) if kind is None)
+        kept = BLANK_RUN_RE.sub("\n\n", kept).strip()
+        if not kept:
+            stats.remove(doc, "empty_after_line_clean")
+            return None
+        doc.text = kept
+        return doc
+
+    def _mark_repeated(self, lines: list[str], kinds: list[str | None], stats: StageStats) -> None:
+        if not self.repeated:
+            return
+        hits = [i for i, (line, kind) in enumerate(zip(lines, kinds))
+                if kind is None and len(line.strip()) >= self.cfg.min_key_chars and line_key(line) in self.repeated]
+        repeated_chars = sum(len(lines[i].strip()) for i in hits)
+        content_chars = sum(len(line.strip()) for line, kind in zip(lines, kinds) if kind is None)
+        if repeated_chars > self.cfg.max_repeated_frac * content_chars:
+            stats.count("lines.repeated_left_for_dedup")
+            return
+        for i in hits:
+            kinds[i] = "repeated"

@@ -1,0 +1,105 @@
+"""Line cleaning on realistic scraped pages: chrome goes, every body line stays.
+
+Fixture pages live in tests/fixtures/pages/: `<name>.txt` is the page as scraped,
+`<name>.body.txt` the article lines that must survive, in order.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from common.config import ConfigError, load_config
+from dataprep.core import Document, StageStats
+from dataprep.stages.lines import LineCleaner, LinesConfig, line_key, line_keys
+
+PAGES = Path(__file__).parent / "fixtures" / "pages"
+NAMES = ["news_zh", "essay_zh", "feature_en"]
+SLOGAN = "晨报网——做有温度的城市新闻"
+
+
+def page(name: str) -> str:
+    return (PAGES / f"{name}.txt").read_text(encoding="utf-8")
+
+
+def body_lines(name: str) -> list[str]:
+    return (PAGES / f"{name}.body.txt").read_text(encoding="utf-8").splitlines()
+
+
+def repeated_keys(texts: list[str], cfg: LinesConfig) -> set[str]:
+    """What the runner does: count each key once per document, keep keys in >= min_docs docs."""
+    counts: Counter[str] = Counter()
+    for i, text in enumerate(texts):
+        counts.update(set(line_keys(Document(str(i), text), cfg)))
+    return {key for key, n in counts.items() if n >= cfg.min_docs}
+
+
+def same_site_pages() -> list[str]:
+    """Five more pages of the news site: same chrome, different articles."""
+    pages = []
+    for i in range(5):
+        text = page("news_zh")
+        for j, line in enumerate(body_lines("news_zh")):
+            text = text.replace(line, f"第{i}篇报道第{j}段：市民在公园里晨练的故事。")
+        pages.append(text)
+    return pages
+
+
+def clean(texts: list[str], cfg: LinesConfig, repeated: set[str]):
+    stats = StageStats("lines")
+    docs = [Document(str(i), t) for i, t in enumerate(texts)]
+    return list(LineCleaner(cfg, repeated).process(docs, stats)), stats
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_page_cleaned_to_exactly_its_body(name):
+    cfg = LinesConfig()
+    corpus = [page(n) for n in NAMES] + same_site_pages()
+    kept, _ = clean([page(name)], cfg, repeated_keys(corpus, cfg))
+    assert [line for line in kept[0].text.split("\n") if line.strip()] == body_lines(name)
+
+
+def test_counts_per_kind_and_site_line_needs_corpus_evidence():
+    cfg = LinesConfig()
+    kept, stats = clean([page("news_zh")], cfg, set())
+    lines = [line for line in kept[0].text.split("\n") if line.strip()]
+    assert lines == [SLOGAN] + body_lines("news_zh")      # no pattern matches the site's slogan
+    assert {k: v for k, v in stats.counters.items() if k != "lines.docs_changed"} == {
+        "lines.nav": 6, "lines.meta": 2, "lines.share": 1, "lines.seo": 2, "lines.related": 6,
+        "lines.copyright": 2}
+
+    repeated = repeated_keys([page("news_zh")] + same_site_pages(), cfg)
+    assert line_key(SLOGAN) in repeated
+    kept, stats = clean([page("news_zh")], cfg, repeated)
+    assert stats.counters["lines.repeated"] == 1 and SLOGAN not in kept[0].text
+
+
+def test_duplicate_documents_are_left_for_dedup():
+    cfg = LinesConfig()
+    essay = "\n".join(body_lines("essay_zh"))
+    copies = [essay] * 6
+    kept, stats = clean(copies, cfg, repeated_keys(copies, cfg))
+    assert [d.text for d in kept] == copies
+    assert stats.counters["lines.repeated_left_for_dedup"] == 6 and not stats.removed
+
+
+def test_document_of_only_chrome_is_removed():
+    chrome = "首页 | 登录 | 注册\n分享到：微信 微博\n\nCopyright © 2024 Example. All rights reserved."
+    kept, stats = clean([chrome, "正文只有一行，但它是内容。"], LinesConfig(), set())
+    assert [d.text for d in kept] == ["正文只有一行，但它是内容。"]
+    assert stats.removed == {"empty_after_line_clean": 1}
+
+
+def test_line_keys_fold_digits_case_and_spaces_and_skip_short_lines():
+    doc = Document("a", "发布时间：2024-03-15 阅读：1024\nShort\nAll  Rights Reserved 2024")
+    other = Document("b", "发布时间：2023-11-02 阅读：77\nall rights reserved 1999")
+    assert len(line_keys(doc)) == 2                           # "Short" is under min_key_chars
+    assert line_keys(doc)[0] != line_keys(other)[0]           # 77 has two digits, 1024 four
+    assert line_key("发布时间：2024-03-15 阅读：1024") == line_key("发布时间：2023-11-02 阅读：7777")
+    assert line_keys(doc)[1] == line_keys(other)[1]
+
+
+def test_config_validation():
+    with pytest.raises(ConfigError, match="min_docs must be >= 2"):
+        load_config(LinesConfig, data={"min_docs": 1})
