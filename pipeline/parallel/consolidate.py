@@ -1,0 +1,68 @@
+"""Full fp32 weights of a live tensor/pipeline/ZeRO-parallel engine, under our parameter names.
+
+Why from the live engine and not from DeepSpeed's checkpoint files: DeepSpeed's offline
+`zero_to_fp32` only reads model-parallel rank 0, so it cannot rebuild AutoTP shards or pipeline
+stages. Here every rank reads its parameters' fp32 master values (`safe_get_full_fp32_param`
+assembles ZeRO 1-3 partitions across the data-parallel group, and in bf16 runs returns the
+fp32 master, not the bf16 copy), tensor-parallel shards are all-gathered along their split
+dimension, and the data-rank-0 / tensor-rank-0 rank of every pipeline stage sends its stage to
+rank 0. The result has exactly the keys and shapes of `Transformer(cfg.model).state_dict()`.
+
+Collective: every rank must call `full_state_dict`, in the same program order.
+"""
+from __future__ import annotations
+
+import torch
+
+from pipeline.model import ModelConfig, Transformer
+from pipeline.parallel.layout import ProcessGroups
+from pipeline.parallel.pipeline import model_name
+from pipeline.parallel.tensor import shard_dim
+
+
+def _fp32_value(param: torch.nn.Parameter) -> torch.Tensor:
+    from deepspeed.utils import safe_get_full_fp32_param
+
+    value = safe_get_full_fp32_param(param)   # None without a ZeRO/bf16 optimizer: the param is the master
+    return (param if value is None else value).detach().float()
+
+
+def full_state_dict(module: torch.nn.Module, model_cfg: ModelConfig,
+                    groups: ProcessGroups) -> dict[str, torch.Tensor] | None:
+    """On global rank 0 the full fp32 state dict (CPU tensors); None on the other ranks."""
+    topology = groups.topology
+    local: dict[str, torch.Tensor] = {}
+    for name, param in module.named_parameters():
+        ours = model_name(name, model_cfg.n_layers) if topology.pp > 1 else name
+        value = _fp32_value(param)
+        dim = shard_dim(ours)
+        if topology.tp > 1 and dim is not None:
+            shards = [torch.empty_like(value) for _ in range(topology.tp)]
+            torch.distributed.all_gather(shards, value.contiguous(), group=groups.get_tensor_model_parallel_group())
+            value = torch.cat(shards, dim=dim)
+        local[ours] = value.cpu().clone()
+    sends = groups.data == 0 and groups.tensor == 0
+    gathered = [None] * topology.world_size if groups.global_rank == 0 else None
+    torch.distributed.gather_object(local if sends else {}, gathered, dst=0)
+    if groups.global_rank != 0:
+        return None
+    merged: dict[str, torch.Tensor] = {}
+    for part in gathered:
+        merged.update(part)
+    return _complete(merged, model_cfg)
+
+
+def _complete(weights: dict[str, torch.Tensor], model_cfg: ModelConfig) -> dict[str, torch.Tensor]:
+    """Check names and shapes against the plain model; a tied head gets its own copy of the embedding
+    (safetensors refuses two names for one storage)."""
+    with torch.device("meta"):
+        expected = {name: tuple(t.shape) for name, t in Transformer(model_cfg).state_dict().items()}
+    if model_cfg.tie_embeddings and "output.weight" not in weights:
+        weights["output.weight"] = weights["tok_embeddings.weight"].clone()
+    missing = sorted(set(expected) - set(weights))
+    extra = sorted(set(weights) - set(expected))
+    wrong = sorted(n for n in set(expected) & set(weights) if tuple(weights[n].shape) != expected[n])
+    if missing or extra or wrong:
+        raise RuntimeError(f"consolidation does not match the model: missing {missing}, unexpected {extra}, "
+                           f"wrong shape {wrong}")
+    return {name: weights[name] for name in expected}

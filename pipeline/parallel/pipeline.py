@@ -1,0 +1,150 @@
+"""Pipeline parallelism: the decoder as a DeepSpeed `PipelineModule`, trained with `train_batch`.
+
+Layer list (global indices; DeepSpeed names each stage's parameters by them):
+
+    0          TokenEmbedding            (TiedLayerSpec "embed" when model.tie_embeddings)
+    1 .. L     TransformerBlock x L      (the model's own block class, unchanged)
+    L + 1      FinalNorm
+    L + 2      OutputHead                (or the tied "embed" module used as the head)
+
+Stages are cut by counting TransformerBlocks (`partition_method="type:TransformerBlock"`), so the
+embedding rides with the first blocks and norm + head with the last ones. With tied embeddings
+DeepSpeed keeps one copy on the first and on the last stage and all-reduces their gradients.
+
+Every stage builds only its own layers (LayerSpec) and then copies their weights from a full
+state dict with our parameter names, which is also how a run resumes from consolidated weights
+under a different layout.
+"""
+from __future__ import annotations
+
+import re
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pipeline import dist
+from pipeline.config import TrainConfig
+from pipeline.ds_config import build_ds_config
+from pipeline.engine import DeepSpeedStep, param_groups
+from pipeline.model import ModelConfig, RMSNorm, TransformerBlock, cross_entropy
+from pipeline.parallel.layout import Topology
+from pipeline.schedule import make_scheduler
+
+
+class TokenEmbedding(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.tok_embeddings = nn.Embedding(cfg.vocab_size, cfg.dim)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.tok_embeddings(tokens)
+
+
+class FinalNorm(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.norm(h)
+
+
+class OutputHead(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.output = nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.output(h)
+
+
+def tied_logits(embedding: TokenEmbedding, h: torch.Tensor) -> torch.Tensor:
+    """The last stage's head when input and output embeddings are one matrix."""
+    return F.linear(h, embedding.tok_embeddings.weight)
+
+
+def pipeline_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return cross_entropy(logits, targets)
+
+
+def build_pipeline_module(cfg: TrainConfig, topology: Topology):
+    from deepspeed.pipe import LayerSpec, PipelineModule, TiedLayerSpec
+    from deepspeed.runtime.activation_checkpointing.checkpointing import non_reentrant_checkpoint
+    from deepspeed.runtime.pipe.topology import PipeModelDataParallelTopology
+
+    model = cfg.model
+    if model.tie_embeddings:
+        first = TiedLayerSpec("embed", TokenEmbedding, model, tied_weight_attr="tok_embeddings.weight")
+        last = TiedLayerSpec("embed", TokenEmbedding, model, forward_fn=tied_logits,
+                             tied_weight_attr="tok_embeddings.weight")
+    else:
+        first, last = LayerSpec(TokenEmbedding, model), LayerSpec(OutputHead, model)
+    layers = [first, *(LayerSpec(TransformerBlock, model) for _ in range(model.n_layers)),
+              LayerSpec(FinalNorm, model), last]
+    checkpointing = cfg.parallel.activation_checkpointing
+    return PipelineModule(
+        layers=layers, loss_fn=pipeline_loss, partition_method="type:TransformerBlock",
+        topology=PipeModelDataParallelTopology(num_pp=topology.pp, num_mp=topology.tp, num_dp=topology.dp),
+        activation_checkpoint_interval=1 if checkpointing else 0,
+        checkpointable_layers=["TransformerBlock"],
+        # The non-reentrant variant: the reentrant one drops gradients of a checkpointed segment whose
+        # inputs do not require grad, and pipeline stages can only use ZeRO <= 1, where it works.
+        activation_checkpoint_func=non_reentrant_checkpoint)
+
+
+def model_name(pipe_name: str, n_layers: int) -> str:
+    """A PipelineModule parameter name -> our `Transformer` name ("3.attention.wq.weight" -> "layers.2...")."""
+    if pipe_name.startswith("tied_modules.embed."):
+        return pipe_name.removeprefix("tied_modules.embed.")
+    match = re.match(r"^(\d+)\.(.*)$", pipe_name)
+    if match is None:
+        raise ValueError(f"unexpected pipeline parameter name {pipe_name!r}")
+    index, rest = int(match.group(1)), match.group(2)
+    return f"layers.{index - 1}.{rest}" if 1 <= index <= n_layers else rest
+
+
+def load_full_weights(module: nn.Module, state: dict[str, torch.Tensor], n_layers: int) -> None:
+    """Copy this stage's weights out of a full state dict with our names."""
+    with torch.no_grad():
+        for name, param in module.named_parameters():
+            param.copy_(state[model_name(name, n_layers)])
+
+
+class PipelineStep(DeepSpeedStep):
+    """The TrainStep of a pipeline-parallel run (ZeRO 0/1).
+
+    Shares lr/save/load with DeepSpeedStep; the engine and the step itself differ:
+    `train_batch` runs the 1F1B schedule over all of this replica's micro-batches at once.
+    """
+
+    def __init__(self, cfg: TrainConfig, model: nn.Module, topology: Topology):
+        import deepspeed
+
+        self.cfg, self.topology = cfg, topology
+        self.zero_stage = cfg.parallel.zero_stage
+        module = build_pipeline_module(cfg, topology)
+        load_full_weights(module, model.state_dict(), cfg.model.n_layers)
+        ds_config = build_ds_config(cfg, dist.world_size())
+        self.engine, _, _, _ = deepspeed.initialize(
+            model=module, model_parameters=param_groups(module, cfg.optim.weight_decay), config=ds_config,
+            lr_scheduler=lambda optimizer: make_scheduler(optimizer, cfg.optim, cfg.train.steps))
+        self.device = self.engine.device
+
+    def grad_norm(self) -> float | None:
+        norm = self.engine.get_global_grad_norm()
+        return None if norm is None else float(norm)
+
+    def _pairs(self, micro_batches: list[torch.Tensor]):
+        return iter([(b[:, :-1].to(self.device), b[:, 1:].to(self.device)) for b in micro_batches])
+
+    def train_step(self, micro_batches: list[torch.Tensor]) -> float:
+        """Mean loss of the global batch: DeepSpeed averages it over data-parallel replicas and
+        broadcasts it from the last stage to the others."""
+        return float(self.engine.train_batch(data_iter=self._pairs(micro_batches)))
+
+    def eval_loss(self, micro_batches: list[torch.Tensor]) -> float:
+        if not micro_batches:
+            return float("nan")
+        loss = self.engine.eval_batch(self._pairs(micro_batches), num_micro_batches=len(micro_batches))
+        # Each replica's mean, equal on its stages; averaging over all ranks weighs replicas equally.
+        return self._global_mean(loss.detach().double().reshape(()), 1)

@@ -1,0 +1,77 @@
+"""One rank of a parallel-layout run for tests/test_parallel_train.py (started once per rank).
+
+    python tests/parallel_worker.py OUT.pt [--init WEIGHTS.pt] key=value ...
+
+Trains the tiny model through `pipeline.engine.build_engine` on seeded random tokens (the same
+global batch at every step whatever the layout; each data-parallel replica takes its slice),
+then consolidates the weights. Rank 0 writes {"losses", "weights", "groups"} to OUT.pt.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from common.config import load_config  # noqa: E402
+from pipeline import dist  # noqa: E402
+from pipeline.config import TrainConfig  # noqa: E402
+from pipeline.engine import build_engine  # noqa: E402
+from pipeline.model import Transformer  # noqa: E402
+from pipeline.parallel.consolidate import full_state_dict  # noqa: E402
+from pipeline.parallel.layout import ProcessGroups, check_layout  # noqa: E402
+
+
+def global_batch(step: int, cfg: TrainConfig) -> torch.Tensor:
+    """Arithmetic token sequences from a seeded start and stride: learnable, so the loss falls fast
+    and weight differences between layouts show in the loss curve."""
+    generator = torch.Generator().manual_seed(1000 + step)
+    shape = (cfg.parallel.global_batch, 1)
+    start = torch.randint(0, cfg.model.vocab_size, shape, generator=generator)
+    stride = torch.randint(1, 4, shape, generator=generator)
+    return (start + stride * torch.arange(cfg.data.seq_len + 1)) % cfg.model.vocab_size
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out")
+    parser.add_argument("--init", help="torch.save'd full state dict to start from (weights_only)")
+    parser.add_argument("overrides", nargs="*")
+    args = parser.parse_args()
+    cfg = load_config(TrainConfig, REPO / "configs/train/tiny_cpu.yaml", args.overrides)
+    torch.set_num_threads(1)
+    dist.init()
+    topology = check_layout(cfg.parallel, cfg.model, dist.world_size())
+    torch.manual_seed(cfg.run.seed)
+    model = Transformer(cfg.model)
+    if args.init:
+        model.load_state_dict(torch.load(args.init, weights_only=True))
+    step = build_engine(cfg, model)
+    groups = getattr(step, "groups", None) or ProcessGroups(topology)
+    per_rank = cfg.parallel.global_batch // step.dp_size
+    losses, grad_norms = [], []
+    for index in range(cfg.train.steps):
+        mine = global_batch(index, cfg)[step.dp_rank * per_rank:(step.dp_rank + 1) * per_rank]
+        losses.append(step.train_step(list(mine.split(cfg.parallel.micro_batch))))
+        grad_norms.append(step.grad_norm())
+    weights = full_state_dict(step.engine.module, cfg.model, groups)
+    deepspeed_groups = deepspeed_tensor_group_ranks() if cfg.parallel.tp > 1 else None
+    if dist.rank() == 0:
+        torch.save({"losses": losses, "grad_norms": grad_norms, "weights": weights, "our_tensor_ranks": groups.ranks("tensor"),
+                    "deepspeed_tensor_ranks": deepspeed_groups}, args.out)
+    dist.shutdown()
+
+
+def deepspeed_tensor_group_ranks() -> list[int]:
+    """The tensor group AutoTP built itself, to check that our rank layout agrees with it."""
+    from deepspeed.utils import groups
+
+    return torch.distributed.get_process_group_ranks(groups.get_tensor_model_parallel_group())
+
+
+if __name__ == "__main__":
+    main()
