@@ -1,0 +1,60 @@
+"""Which samples each data-parallel rank trains on at each step, independent of the number of ranks.
+
+Global batch b of epoch e is `sample_order(n, seed, e)[b*G:(b+1)*G]`; dp rank r takes the r-th
+contiguous slice of it and splits that into micro-batches (gradient accumulation). The step number
+alone fixes the data, so a resumed run — on any world size — replays exactly the same samples.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from dataprep.packed import TrainingSamples, sample_order
+
+
+class TrainBatches:
+    def __init__(self, samples: TrainingSamples, global_batch: int, micro_batch: int,
+                 dp_rank: int, dp_size: int, seed: int):
+        if global_batch % (micro_batch * dp_size):
+            raise ValueError(f"global batch {global_batch} is not a multiple of micro_batch {micro_batch} x dp {dp_size}")
+        if len(samples) < global_batch:
+            raise ValueError(f"the training split holds {len(samples)} samples of seq_len {samples.seq_len}, "
+                             f"fewer than one global batch ({global_batch})")
+        self.samples, self.global_batch, self.micro_batch = samples, global_batch, micro_batch
+        self.dp_rank, self.dp_size, self.seed = dp_rank, dp_size, seed
+        self.batches_per_epoch = len(samples) // global_batch
+        self._order_epoch, self._order = -1, np.empty(0, dtype=np.int64)
+
+    def sample_ids(self, step: int) -> np.ndarray:
+        """This rank's sample ids for optimizer step `step` (0-based)."""
+        epoch, batch = divmod(step, self.batches_per_epoch)
+        if epoch != self._order_epoch:
+            self._order, self._order_epoch = sample_order(len(self.samples), self.seed, epoch), epoch
+        per_rank = self.global_batch // self.dp_size
+        start = batch * self.global_batch + self.dp_rank * per_rank
+        return self._order[start:start + per_rank]
+
+    def micro_batches(self, step: int) -> list[torch.Tensor]:
+        """(micro_batch, seq_len + 1) int64 tensors: inputs are [:, :-1], labels [:, 1:]."""
+        ids = self.sample_ids(step)
+        return [stack(self.samples, ids[i:i + self.micro_batch]) for i in range(0, len(ids), self.micro_batch)]
+
+    def epoch_of(self, step: int) -> int:
+        return step // self.batches_per_epoch
+
+
+def eval_micro_batches(samples: TrainingSamples, max_samples: int, micro_batch: int,
+                       dp_rank: int, dp_size: int) -> list[torch.Tensor]:
+    """A fixed validation set (the first samples of the split), dealt round-robin to the dp ranks.
+
+    Every rank gets the same number of micro-batches: under ZeRO-3 each forward is a collective.
+    """
+    per_rank = min(len(samples), max_samples) // dp_size
+    if per_rank == 0:
+        return []
+    ids = np.arange(per_rank * dp_size)[dp_rank::dp_size]
+    return [stack(samples, ids[i:i + micro_batch]) for i in range(0, len(ids), micro_batch)]
+
+
+def stack(samples: TrainingSamples, ids: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.stack([samples[int(i)] for i in ids]))

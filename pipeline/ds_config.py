@@ -1,0 +1,72 @@
+"""The DeepSpeed JSON, generated from the TrainConfig (never written by hand).
+
+Gradient accumulation = global_batch / (micro_batch * data-parallel size), so the optimizer sees the
+same global batch on any number of ranks. Gradient clipping is always explicit (DeepSpeed's
+default silently clips at 1.0). On CPU the optimizer is torch's AdamW (`torch_adam`), which avoids
+compiling DeepSpeed's fused/cpu Adam (~1 min cold); on GPU the fused kernel is kept.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from common.config import ConfigError
+from pipeline.config import TrainConfig
+
+
+def data_parallel_size(cfg: TrainConfig, world_size: int) -> int:
+    model_parallel = cfg.parallel.tp * cfg.parallel.pp
+    if world_size % model_parallel:
+        raise ConfigError(f"world size {world_size} is not divisible by parallel.tp * parallel.pp ({model_parallel})")
+    return world_size // model_parallel
+
+
+def grad_accumulation(cfg: TrainConfig, world_size: int) -> int:
+    par = cfg.parallel
+    dp = data_parallel_size(cfg, world_size)
+    per_step = par.micro_batch * dp
+    if par.global_batch % per_step:
+        raise ConfigError(f"parallel.global_batch ({par.global_batch}) must be a multiple of parallel.micro_batch "
+                          f"({par.micro_batch}) x data-parallel size ({dp}) = {per_step}")
+    return par.global_batch // per_step
+
+
+def build_ds_config(cfg: TrainConfig, world_size: int, on_gpu: bool | None = None) -> dict[str, Any]:
+    on_gpu = torch.cuda.is_available() if on_gpu is None else on_gpu
+    par, optim, precision = cfg.parallel, cfg.optim, cfg.train.precision
+    if precision == "fp16" and not on_gpu:
+        raise ConfigError("train.precision fp16 is not supported on CPU (DeepSpeed refuses it); use bf16 or fp32")
+    if (par.offload_optimizer or par.offload_params) and par.zero_stage < 2:
+        raise ConfigError("parallel.offload_optimizer needs parallel.zero_stage >= 2 "
+                          "(and offload_params needs stage 3)")
+    if par.offload_params and par.zero_stage != 3:
+        raise ConfigError("parallel.offload_params needs parallel.zero_stage 3")
+    zero: dict[str, Any] = {"stage": par.zero_stage}
+    if par.offload_optimizer:
+        zero["offload_optimizer"] = {"device": "cpu", "pin_memory": on_gpu}
+    if par.offload_params:
+        zero["offload_param"] = {"device": "cpu", "pin_memory": on_gpu}
+    config: dict[str, Any] = {
+        "train_batch_size": par.global_batch,
+        "train_micro_batch_size_per_gpu": par.micro_batch,
+        "gradient_accumulation_steps": grad_accumulation(cfg, world_size),
+        "gradient_clipping": optim.grad_clip,
+        "zero_optimization": zero,
+        "optimizer": {
+            "type": "AdamW",
+            "params": {"lr": optim.lr, "betas": [optim.beta1, optim.beta2], "eps": optim.eps,
+                       "weight_decay": optim.weight_decay},
+        },
+        "bf16": {"enabled": precision == "bf16"},
+        "fp16": {"enabled": precision == "fp16"},
+        "steps_per_print": 10**9,       # we log ourselves
+        "wall_clock_breakdown": False,
+    }
+    if not on_gpu and not par.offload_optimizer:
+        config["optimizer"]["params"]["torch_adam"] = True
+    if par.tp > 1:
+        from pipeline.parallel.tensor import autotp_section  # AutoTP: deepspeed.initialize shards the model
+
+        config["tensor_parallel"] = autotp_section(par.tp)
+    return config

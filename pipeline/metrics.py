@@ -1,0 +1,140 @@
+"""What a training run records (rank 0 only): metrics.jsonl, the W&B run (offline by default), loss.png.
+
+metrics.jsonl holds one JSON object per logged step: step, loss, lr, grad_norm, tokens_per_s, mfu
+(null where the accelerator's peak is unknown, e.g. CPU), memory_mb, and on eval steps val_loss and
+val_ppl. The same values go to W&B under the same names with W&B's step = our step. A resumed run
+first drops the lines of steps after its checkpoint (they are trained again), so the file always
+reads as one uninterrupted run. The W&B run id is created once (`<run.dir>/wandb_run_id`) and
+reused on resume, so every restart continues the same W&B run.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import resource
+import secrets
+import string
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from common.atomic import atomic_write, write_text
+from common.config import to_dict
+from pipeline.config import TrainConfig
+
+# Dense bf16 peak FLOP/s by device-name fragment (first match wins; SXM before PCIe).
+PEAK_FLOPS = (
+    ("H200", 989e12), ("H100 PCIe", 756e12), ("H100", 989e12), ("A100", 312e12), ("L40S", 362e12),
+    ("A10G", 125e12), ("L4", 121e12), ("V100", 125e12), ("RTX 4090", 165e12),
+)
+
+
+def peak_flops(device_name: str | None) -> float | None:
+    """Per-device peak for MFU; None (MFU not reported) for CPUs and unknown devices."""
+    if not device_name:
+        return None
+    for fragment, flops in PEAK_FLOPS:
+        if fragment in device_name:
+            return flops
+    return None
+
+
+def device_name() -> str | None:
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else None
+
+
+def memory_mb() -> float:
+    """Peak GPU memory allocated by torch, or this process's peak RSS on CPU."""
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # Linux reports KiB
+
+
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    path = Path(path)
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def wandb_run_id(run_dir: Path) -> str:
+    path = run_dir / "wandb_run_id"
+    if path.is_file():
+        return path.read_text(encoding="utf-8").strip()
+    run_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+    write_text(path, run_id + "\n")
+    return run_id
+
+
+class MetricsLogger:
+    """Rank 0's recorder; every other rank gets one with enabled=False that does nothing."""
+
+    def __init__(self, cfg: TrainConfig, resume_step: int, enabled: bool):
+        self.enabled = enabled
+        self.run_dir = Path(cfg.run.dir)
+        self.path = self.run_dir / "metrics.jsonl"
+        self.wandb_run = None
+        self.run_id: str | None = None
+        if not enabled:
+            return
+        kept = [r for r in read_metrics(self.path) if r["step"] <= resume_step]
+        with atomic_write(self.path, "w", encoding="utf-8") as handle:
+            handle.writelines(json.dumps(r) + "\n" for r in kept)
+        self.run_id = wandb_run_id(self.run_dir)
+        mode = os.environ.get("WANDB_MODE") or cfg.wandb.mode
+        if mode != "disabled":
+            import wandb
+
+            self.wandb_run = wandb.init(
+                project=cfg.wandb.project, entity=cfg.wandb.entity, name=cfg.wandb.name or self.run_dir.name,
+                id=self.run_id, resume="allow", dir=str(self.run_dir), mode=mode, config=to_dict(cfg),
+                settings=wandb.Settings(quiet=True, console="off"))
+
+    def log(self, record: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+        if self.wandb_run is not None:
+            self.wandb_run.log({k: v for k, v in record.items() if k != "step" and v is not None},
+                               step=record["step"])
+
+    def plot(self) -> None:
+        """loss.png: training loss and validation loss against step."""
+        if not self.enabled:
+            return
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib import pyplot as plt
+
+        records = read_metrics(self.path)
+        fig, ax = plt.subplots(figsize=(7, 4))
+        train = [(r["step"], r["loss"]) for r in records if r.get("loss") is not None]
+        val = [(r["step"], r["val_loss"]) for r in records if r.get("val_loss") is not None]
+        if train:
+            ax.plot(*zip(*train), label="train loss", linewidth=1)
+        if val:
+            ax.plot(*zip(*val), "o-", label="validation loss")
+        ax.set_xlabel("step")
+        ax.set_ylabel("cross-entropy (nats/token)")
+        ax.set_title(self.run_dir.name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        with atomic_write(self.run_dir / "loss.png", "wb") as handle:
+            fig.savefig(handle, format="png", dpi=100)
+        plt.close(fig)
+
+    def finish(self) -> None:
+        if not self.enabled:
+            return
+        self.plot()
+        if self.wandb_run is not None:
+            self.wandb_run.finish()
+
+
+def perplexity(loss: float) -> float:
+    return math.exp(min(loss, 700.0))

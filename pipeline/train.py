@@ -1,0 +1,211 @@
+"""Pretraining loop: DeepSpeed ZeRO data parallel, exact resume, requeue on SIGUSR1/SIGTERM.
+
+Run: `python -m pipeline.train --config configs/train/tiny_cpu.yaml [key=value ...]` (or
+`pretrain train ...`), once per rank with RANK/WORLD_SIZE/LOCAL_RANK/MASTER_ADDR/MASTER_PORT set,
+or alone. The run resumes from the latest complete checkpoint in run.dir if there is one. Exit
+codes: 0 finished, 85 (EXIT_REQUEUE) checkpointed after a signal and wants requeueing, 2 bad config.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from common.atomic import write_text
+from common.config import ConfigError, dump_yaml, load_config, to_dict
+from dataprep.packed import PackedCorpus, PackedFormatError, TrainingSamples
+from pipeline import checkpoint, dist
+from pipeline.config import EXIT_REQUEUE, TrainConfig
+from pipeline.data import TrainBatches, eval_micro_batches
+from pipeline.engine import TrainStep, build_engine
+from pipeline.metrics import MetricsLogger, device_name, memory_mb, peak_flops, perplexity
+from pipeline.model import Transformer
+from pipeline.parallel.layout import check_layout
+
+
+class StopFlag:
+    """Set by SIGUSR1/SIGTERM; the loop finishes its step, then all ranks agree to checkpoint and exit."""
+
+    def __init__(self) -> None:
+        self.raised = False
+        for sig in (signal.SIGUSR1, signal.SIGTERM):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.raised = True
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def load_samples(cfg: TrainConfig, split: str) -> TrainingSamples | None:
+    corpus = PackedCorpus(cfg.data.packed_dir, split)
+    if corpus.vocab_size > cfg.model.vocab_size:
+        raise ConfigError(f"{cfg.data.packed_dir}: tokenizer vocabulary ({corpus.vocab_size}) is larger than "
+                          f"model.vocab_size ({cfg.model.vocab_size})")
+    samples = TrainingSamples(corpus, cfg.data.seq_len)
+    return samples if len(samples) else None
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        self.run_dir = Path(cfg.run.dir)
+        self.rank, self.world = dist.rank(), dist.world_size()
+        self.stop = StopFlag()
+        if self.rank == 0:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            checkpoint.remove_incomplete(self.run_dir)
+        dist.barrier()
+        train_samples = load_samples(cfg, "train")
+        if train_samples is None:
+            raise ConfigError(f"{cfg.data.packed_dir}: the train split is too small for one sample of "
+                              f"data.seq_len {cfg.data.seq_len}")
+        self.val_samples = load_samples(cfg, "validation")
+
+        seed_everything(cfg.run.seed)
+        self.step_fn: TrainStep = build_engine(cfg, Transformer(cfg.model))
+        self.batches = TrainBatches(train_samples, cfg.parallel.global_batch, cfg.parallel.micro_batch,
+                                    self.step_fn.dp_rank, self.step_fn.dp_size, cfg.data.data_seed)
+        self.step = self.resume()
+        if self.rank == 0:
+            write_text(self.run_dir / "config.yaml", dump_yaml(cfg))
+        self.metrics = MetricsLogger(cfg, self.step, enabled=self.rank == 0)
+        self.tokens_per_step = cfg.parallel.global_batch * cfg.data.seq_len
+        peak = peak_flops(device_name())
+        self.flops_fraction = (cfg.model.flops_per_token(cfg.data.seq_len) / (peak * self.world)) if peak else None
+
+    def resume(self) -> int:
+        ckpt = checkpoint.latest_complete(self.run_dir)
+        if ckpt is None:
+            return 0
+        state = checkpoint.read_state(ckpt)
+        checkpoint.check_resumable(state, self.cfg, ckpt)
+        self.step_fn.load(ckpt.parent, ckpt.name, state["step"])
+        checkpoint.load_rng(ckpt, self.rank)
+        if self.rank == 0:
+            print(f"resumed from {ckpt} at step {state['step']}", flush=True)
+        return int(state["step"])
+
+    def save(self) -> None:
+        tag = checkpoint.tag_for(self.step)
+        ckpt = checkpoint.checkpoints_dir(self.run_dir) / tag
+        self.step_fn.save(ckpt.parent, tag, client_state={"step": self.step})
+        checkpoint.save_rng(ckpt, self.rank)
+        if self.rank == 0:
+            checkpoint.write_state(ckpt, {
+                "step": self.step,
+                "samples_consumed": self.step * self.cfg.parallel.global_batch,
+                "epoch": self.batches.epoch_of(self.step),
+                "data_seed": self.cfg.data.data_seed,
+                "wandb_run_id": self.metrics.run_id,
+                "zero_stage": self.step_fn.zero_stage,
+                "world_size": self.world,
+                "identity": checkpoint.resume_identity(self.cfg),
+                "data_identity": checkpoint.data_identity(self.cfg),
+                "model_config": to_dict(self.cfg.model),
+            })
+        dist.barrier()                       # every rank's files are on disk
+        if self.rank == 0:
+            checkpoint.mark_complete(self.run_dir, ckpt, self.cfg.checkpoint.keep_last)
+            self.metrics.plot()
+        dist.barrier()
+
+    def evaluate(self) -> dict[str, float]:
+        if self.val_samples is None:
+            return {}
+        cfg = self.cfg
+        batches = eval_micro_batches(self.val_samples, cfg.train.eval_batches * cfg.parallel.global_batch,
+                                     cfg.parallel.micro_batch, self.step_fn.dp_rank, self.step_fn.dp_size)
+        if not batches:
+            return {}
+        loss = self.step_fn.eval_loss(batches)
+        return {"val_loss": loss, "val_ppl": perplexity(loss)}
+
+    def run(self) -> int:
+        cfg, last_saved = self.cfg, self.step
+        while self.step < cfg.train.steps:
+            lr = self.step_fn.lr()
+            started = time.perf_counter()
+            loss = self.step_fn.train_step(self.batches.micro_batches(self.step))
+            elapsed = time.perf_counter() - started
+            self.step += 1
+            is_last = self.step == cfg.train.steps
+            evaluate = cfg.train.eval_every > 0 and (self.step % cfg.train.eval_every == 0 or is_last)
+            if evaluate or is_last or self.step % cfg.train.log_every == 0:
+                tokens_per_s = self.tokens_per_step / elapsed
+                record = {"step": self.step, "loss": loss, "lr": lr, "grad_norm": self.step_fn.grad_norm(),
+                          "tokens_per_s": tokens_per_s,
+                          "mfu": tokens_per_s * self.flops_fraction if self.flops_fraction else None,
+                          "epoch": self.batches.epoch_of(self.step - 1), "memory_mb": memory_mb()}
+                if evaluate:
+                    record.update(self.evaluate())
+                self.metrics.log(record)
+            stopping = dist.any_rank(self.stop.raised)
+            if stopping or is_last or self.step % cfg.checkpoint.every == 0:
+                self.save()
+                last_saved = self.step
+            if stopping and not is_last:
+                if self.rank == 0:
+                    print(f"stopped by signal at step {self.step}; checkpoint saved, exiting {EXIT_REQUEUE}",
+                          flush=True)
+                self.metrics.finish()
+                return EXIT_REQUEUE
+        if last_saved != self.step:        # resumed a finished run with no final checkpoint
+            self.save()
+        self.metrics.finish()
+        return 0
+
+
+def train(cfg: TrainConfig) -> int:
+    dist.init()
+    try:
+        return Trainer(cfg).run()
+    finally:
+        dist.shutdown()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="training YAML, e.g. configs/train/tiny_cpu.yaml")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.steps=100")
+
+
+def run_args(args: argparse.Namespace) -> int:
+    try:
+        cfg = load_config(TrainConfig, args.config, args.overrides)
+        cfg.validate()
+        # every rank rejects a bad tp x pp x dp layout before any process group exists
+        check_layout(cfg.parallel, cfg.model, int(os.environ.get("WORLD_SIZE", "1")))
+        return train(cfg)
+    except (ConfigError, PackedFormatError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """`pretrain train`: registered by pipeline/cli.py."""
+    parser = subparsers.add_parser("train", help="pretrain a model with DeepSpeed (resumes automatically)",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    parser.set_defaults(func=run_args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    return run_args(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
