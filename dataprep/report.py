@@ -1,0 +1,237 @@
+"""Human-readable report of a dataprep run: where every document went, and what was removed.
+
+Reads from the run directory (written by `dataprep.runner`):
+  manifest.json   {"docs_in", "kept", "quarantined", "stages": {name: {"seen", "kept",
+                  "removed": {reason: n}, "counters": {key: n}}} in pipeline order, ...}
+  removed.jsonl   one `Removal` per line: id, stage, reason, source, snippet
+  clusters.jsonl  one near-duplicate cluster per line: {"kept": id, "duplicates" (or "members"):
+                  [{"id", "similarity"}]}                                    (optional)
+  lengths.json    {"before": [chars per document after reading], "after": [chars per kept
+                  document]}                                                (optional)
+and writes report/index.html and report/report.md with three PNG plots beside them: the
+removal waterfall per stage and reason, document lengths before/after (log x), and the
+near-duplicate cluster sizes. Plots are labelled in English: a CJK font is usually absent.
+"""
+from __future__ import annotations
+
+import html
+import io
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from common.atomic import atomic_write, write_text
+from common.config import ConfigError
+
+EXAMPLES_PER_REASON = 5
+SNIPPET_CHARS = 300
+PIPELINE_ORDER = ["read", "normalize", "lines", "quality", "sensitive_words", "pii", "exact_dedup", "minhash"]
+DEDUP_STAGES = {"exact_dedup", "minhash"}
+
+
+class ReportError(ConfigError):
+    """The run directory lacks what the report needs; the message names the file (the CLI prints it)."""
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReportError(f"{path} not found: is this a finished dataprep run directory?") from None
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"{path}: not valid JSON ({exc})") from None
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ReportError(f"{path}:{number}: not valid JSON ({exc})") from None
+    return records
+
+
+def ordered_stages(manifest: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The manifest's stages in pipeline order (JSON objects carry no order); unknown ones before dedup."""
+    stages = manifest.get("stages")
+    if not isinstance(stages, dict):
+        raise ReportError("manifest.json has no 'stages' mapping of stage name -> counts")
+    known = [s for s in PIPELINE_ORDER if s in stages]
+    others = sorted(set(stages) - set(known))
+    cut = next((i for i, s in enumerate(known) if s in DEDUP_STAGES), len(known))
+    return [(name, stages[name]) for name in known[:cut] + others + known[cut:]]
+
+
+def removal_steps(manifest: dict[str, Any]) -> list[tuple[str, int]]:
+    """("stage/reason", count) in pipeline order, quarantined records first."""
+    steps = [("read/quarantined", int(manifest.get("quarantined", 0)))]
+    for name, st in ordered_stages(manifest):
+        for reason, n in sorted(st.get("removed", {}).items(), key=lambda kv: -kv[1]):
+            steps.append((f"{name}/{reason}", int(n)))
+    return [(label, n) for label, n in steps if n]
+
+
+def _png(fig: Figure, path: Path) -> None:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    with atomic_write(path, "wb") as handle:
+        handle.write(buffer.getvalue())
+
+
+def plot_waterfall(docs_in: int, steps: list[tuple[str, int]], kept: int, path: Path) -> None:
+    labels = ["input documents"] + [label for label, _ in steps] + ["kept"]
+    fig = Figure(figsize=(9, 0.32 * len(labels) + 1.2))
+    ax = fig.subplots()
+    remaining = docs_in
+    lefts, widths, colors = [0], [docs_in], ["#4c72b0"]
+    for _, n in steps:
+        remaining -= n
+        lefts.append(remaining)
+        widths.append(n)
+        colors.append("#dd8452")
+    lefts.append(0)
+    widths.append(kept)
+    colors.append("#55a868")
+    y = np.arange(len(labels))
+    ax.barh(y, widths, left=lefts, color=colors)
+    for yi, left, width in zip(y, lefts, widths):
+        ax.text(left + width, yi, f" {width:,}", va="center", fontsize=8)
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("documents")
+    ax.set_title("Where the documents went (stage/reason)")
+    ax.set_xlim(0, docs_in * 1.12 if docs_in else 1)
+    _png(fig, path)
+
+
+def plot_lengths(before: list[int], after: list[int], path: Path) -> None:
+    fig = Figure(figsize=(8, 4))
+    ax = fig.subplots()
+    high = max(max(before, default=1), max(after, default=1), 10)
+    bins = np.logspace(0, np.log10(high) + 0.05, 40)
+    ax.hist(np.maximum(before, 1), bins=bins, alpha=0.55, label=f"before ({len(before):,} docs)")
+    ax.hist(np.maximum(after, 1), bins=bins, alpha=0.55, label=f"after ({len(after):,} docs)")
+    ax.set_xscale("log")
+    ax.set_xlabel("document length (characters, log scale)")
+    ax.set_ylabel("documents")
+    ax.set_title("Document lengths before and after cleaning")
+    ax.legend()
+    _png(fig, path)
+
+
+def plot_cluster_sizes(sizes: list[int], path: Path) -> None:
+    counts = Counter(sizes)
+    fig = Figure(figsize=(7, 3.5))
+    ax = fig.subplots()
+    xs = sorted(counts)
+    ax.bar([str(x) for x in xs], [counts[x] for x in xs], color="#8172b3")
+    ax.set_xlabel("cluster size (kept document + its near-duplicates)")
+    ax.set_ylabel("clusters")
+    ax.set_title(f"Near-duplicate clusters ({len(sizes):,})")
+    _png(fig, path)
+
+
+def cluster_members(cluster: dict[str, Any]) -> list[dict[str, Any]]:
+    return cluster.get("duplicates", cluster.get("members", []))
+
+
+def _examples(removals: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    by_reason: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for record in removals:
+        label = f"{record.get('stage', '?')}/{record.get('reason', '?')}"
+        if len(by_reason[label]) < EXAMPLES_PER_REASON:
+            by_reason[label].append(record)
+    return by_reason
+
+
+def _stage_rows(manifest: dict[str, Any]) -> list[tuple[str, int, int, str, str]]:
+    rows = []
+    for name, st in ordered_stages(manifest):
+        removed = ", ".join(f"{r}: {n:,}" for r, n in sorted(st.get("removed", {}).items(), key=lambda kv: -kv[1]))
+        counters = ", ".join(f"{k}: {n:,}" for k, n in sorted(st.get("counters", {}).items()))
+        rows.append((name, int(st.get("seen", 0)), int(st.get("kept", 0)), removed or "-", counters or "-"))
+    return rows
+
+
+def _html(manifest, steps, examples, has_lengths, clusters) -> str:
+    esc = html.escape
+    total_removed = sum(n for label, n in steps if label != "read/quarantined")
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>dataprep report</title>",
+             "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
+             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;font-size:90%}"
+             "pre{white-space:pre-wrap;background:#f6f6f6;padding:6px;font-size:85%}</style></head><body>",
+             "<h1>dataprep report</h1>",
+             f"<p>documents in: <b>{manifest.get('docs_in', 0):,}</b> &middot; kept: <b>{manifest.get('kept', 0):,}</b>"
+             f" &middot; removed: <b>{total_removed:,}</b> &middot; quarantined: <b>{manifest.get('quarantined', 0):,}</b></p>",
+             "<h2>Removal waterfall</h2><img src='waterfall.png' alt='removal waterfall'>",
+             "<table><tr><th>stage/reason</th><th>documents</th></tr>"]
+    parts += [f"<tr><td>{esc(label)}</td><td>{n:,}</td></tr>" for label, n in steps]
+    parts.append("</table><h2>Stages</h2><table><tr><th>stage</th><th>seen</th><th>kept</th>"
+                 "<th>removed by reason</th><th>counters</th></tr>")
+    parts += [f"<tr><td>{esc(a)}</td><td>{b:,}</td><td>{c:,}</td><td>{esc(d)}</td><td>{esc(e)}</td></tr>"
+              for a, b, c, d, e in _stage_rows(manifest)]
+    parts.append("</table><h2>Document lengths</h2>")
+    parts.append("<img src='lengths.png' alt='length histograms'>" if has_lengths
+                 else "<p>lengths.json missing: no length histogram.</p>")
+    parts.append(f"<h2>Near-duplicate clusters</h2><p>{len(clusters):,} clusters</p>")
+    if clusters:
+        parts.append("<img src='clusters.png' alt='cluster sizes'>")
+    parts.append("<h2>Removed examples per reason</h2>")
+    for label, records in examples.items():
+        parts.append(f"<h3>{esc(label)}</h3>")
+        for r in records:
+            parts.append(f"<p><code>{esc(str(r.get('id')))}</code> from <code>{esc(str(r.get('source', '')))}</code></p>"
+                         f"<pre>{esc(str(r.get('snippet', ''))[:SNIPPET_CHARS])}</pre>")
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+def _markdown(manifest, steps, examples, has_lengths, clusters) -> str:
+    lines = ["# dataprep report", "",
+             f"documents in: **{manifest.get('docs_in', 0):,}**, kept: **{manifest.get('kept', 0):,}**, "
+             f"quarantined: **{manifest.get('quarantined', 0):,}**", "",
+             "![removal waterfall](waterfall.png)", "", "| stage/reason | documents |", "|---|---|"]
+    lines += [f"| {label} | {n:,} |" for label, n in steps]
+    lines += ["", "| stage | seen | kept | removed by reason | counters |", "|---|---|---|---|---|"]
+    lines += [f"| {a} | {b:,} | {c:,} | {d} | {e} |" for a, b, c, d, e in _stage_rows(manifest)]
+    lines += ["", "![length histograms](lengths.png)" if has_lengths else "lengths.json missing: no length histogram.",
+              "", f"{len(clusters):,} near-duplicate clusters", ""]
+    if clusters:
+        lines += ["![cluster sizes](clusters.png)", ""]
+    lines.append("## Removed examples per reason")
+    for label, records in examples.items():
+        lines += ["", f"### {label}", ""]
+        for r in records:
+            snippet = str(r.get("snippet", ""))[:SNIPPET_CHARS].replace("\n", " ⏎ ")
+            lines.append(f"- `{r.get('id')}`: {html.escape(snippet)}")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Write `<run_dir>/report/` (index.html, report.md, PNGs); returns the index.html path."""
+    run_dir = Path(run_dir)
+    manifest = _read_json(run_dir / "manifest.json")
+    steps = removal_steps(manifest)
+    removals = _read_jsonl(run_dir / "removed.jsonl")
+    clusters = _read_jsonl(run_dir / "clusters.jsonl")
+    lengths_path = run_dir / "lengths.json"
+    lengths = _read_json(lengths_path) if lengths_path.exists() else None
+    out = run_dir / "report"
+    plot_waterfall(int(manifest.get("docs_in", 0)), steps, int(manifest.get("kept", 0)), out / "waterfall.png")
+    if lengths is not None:
+        plot_lengths(lengths.get("before", []), lengths.get("after", []), out / "lengths.png")
+    if clusters:
+        plot_cluster_sizes([1 + len(cluster_members(c)) for c in clusters], out / "clusters.png")
+    examples = _examples(removals)
+    write_text(out / "report.md", _markdown(manifest, steps, examples, lengths is not None, clusters))
+    index = out / "index.html"
+    write_text(index, _html(manifest, steps, examples, lengths is not None, clusters))
+    return index

@@ -1,0 +1,80 @@
+"""The run report from a synthetic run directory: files, every reason, escaping, valid images."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from common.atomic import write_json
+from dataprep.report import ReportError, removal_steps, write_report
+
+STAGES = {  # written sorted by name, as common.atomic.write_json does
+    "exact_dedup": {"seen": 80, "kept": 75, "removed": {"exact_duplicate": 5}, "counters": {}},
+    "lines": {"seen": 90, "kept": 88, "removed": {"empty_after_line_clean": 2}, "counters": {"lines.nav": 40}},
+    "minhash": {"seen": 75, "kept": 70, "removed": {"near_duplicate": 5}, "counters": {"clusters": 3}},
+    "pii": {"seen": 80, "kept": 80, "removed": {}, "counters": {"pii.phone": 4}},
+    "quality": {"seen": 88, "kept": 81, "removed": {"too_short": 4, "top_4char_frac": 3}, "counters": {}},
+    "read": {"seen": 96, "kept": 93, "removed": {"empty": 3}, "counters": {}},
+    "normalize": {"seen": 93, "kept": 90, "removed": {"empty_after_normalize": 3}, "counters": {}},
+    "sensitive_words": {"seen": 81, "kept": 80, "removed": {"sensitive_words": 1}, "counters": {}},
+}
+REASONS = ["read/empty", "normalize/empty_after_normalize", "lines/empty_after_line_clean", "quality/too_short",
+           "quality/top_4char_frac", "sensitive_words/sensitive_words", "exact_dedup/exact_duplicate",
+           "minhash/near_duplicate"]
+
+
+def make_run(tmp_path: Path, lengths: bool = True) -> Path:
+    run = tmp_path / "run"
+    write_json(run / "manifest.json", {"docs_in": 100, "kept": 70, "removed": 26, "quarantined": 4, "stages": STAGES})
+    removed = []
+    for label in REASONS:
+        stage, reason = label.split("/")
+        n = STAGES[stage]["removed"][reason]
+        removed += [{"id": f"{reason}-{i}", "stage": stage, "reason": reason, "source": "part-0.jsonl",
+                     "snippet": f"<script>alert({i})</script> 示例文本 {reason}"} for i in range(n)]
+    (run / "removed.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in removed),
+                                       encoding="utf-8")
+    clusters = [{"kept": "a", "size": 2, "duplicates": [{"id": "b", "similarity": 0.9}]},
+                {"kept": "c", "size": 4, "duplicates": [{"id": x, "similarity": 0.8} for x in "def"]},
+                {"kept": "g", "members": [{"id": "h", "similarity": 0.75}]}]
+    (run / "clusters.jsonl").write_text("".join(json.dumps(c) + "\n" for c in clusters), encoding="utf-8")
+    if lengths:
+        write_json(run / "lengths.json", {"before": [0, 5, 120, 3000, 45000] * 20, "after": [300, 3000, 9000] * 20})
+    return run
+
+
+def test_report_files_reasons_escaping_and_images(tmp_path):
+    index = write_report(make_run(tmp_path))
+    out = index.parent
+    page = index.read_text(encoding="utf-8")
+    markdown = (out / "report.md").read_text(encoding="utf-8")
+    for label in REASONS + ["read/quarantined"]:
+        assert label in page and label in markdown
+    assert "<script>" not in page and "&lt;script&gt;alert(0)&lt;/script&gt;" in page
+    assert "示例文本" in page
+    for name in ("waterfall.png", "lengths.png", "clusters.png"):
+        with Image.open(out / name) as image:
+            image.verify()
+            assert image.format == "PNG" and image.size[0] > 300 and image.size[1] > 200
+        assert f"src='{name}'" in page and f"({name})" in markdown
+
+
+def test_waterfall_steps_follow_the_pipeline_and_add_up():
+    steps = removal_steps({"quarantined": 4, "stages": STAGES})
+    assert [label for label, _ in steps] == ["read/quarantined"] + REASONS
+    assert sum(n for _, n in steps) == 100 - 70
+
+
+def test_missing_optional_inputs_and_missing_manifest(tmp_path):
+    run = make_run(tmp_path, lengths=False)
+    (run / "clusters.jsonl").unlink()
+    index = write_report(run)
+    assert "lengths.json missing" in index.read_text(encoding="utf-8")
+    assert not (index.parent / "lengths.png").exists() and not (index.parent / "clusters.png").exists()
+    with pytest.raises(ReportError, match="manifest.json not found"):
+        write_report(tmp_path / "nowhere")
+    (run / "removed.jsonl").write_text('{"id": 1}\n{broken\n', encoding="utf-8")
+    with pytest.raises(ReportError, match=r"removed.jsonl:2: not valid JSON"):
+        write_report(run)
