@@ -171,6 +171,9 @@ def model_states(params: float, largest_layer: int, dp: int, zero: int, offload:
     for piece, nbytes in STATE_BYTES.items():
         size = nbytes * params / (dp if sharded[piece] else 1)
         gpu[piece], cpu[piece] = (0.0, size) if offloaded[piece] else (size, 0.0)
+    if offload != "none" and zero < 3:
+        # ZeRO-1/2 offload copies reduced 16-bit buckets straight into the fp32 CPU partition.
+        cpu["grads16"] = 0.0
     gpu["gathered"] = 4 * largest_layer if zero == 3 else 0.0
     return gpu, cpu
 
