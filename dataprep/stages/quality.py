@@ -135,6 +135,8 @@ def top_ngram_frac(units: str | Sequence[str], n: int) -> float:
 def dup_ngram_frac(units: str | Sequence[str], n: int) -> float:
     """Gopher: characters inside n-grams seen earlier (each position counted once) / all characters."""
     grams = _ngrams(units, n)
+    if len(set(grams)) == len(grams):          # nothing repeats: skip the position walk
+        return 0.0
     seen: set[str] = set()
     repeated = i = 0
     while i < len(grams):
@@ -147,8 +149,24 @@ def dup_ngram_frac(units: str | Sequence[str], n: int) -> float:
     return repeated / _total_chars(units) if grams else 0.0
 
 
-def is_symbol(ch: str) -> bool:
-    return ch in "#…" or unicodedata.category(ch).startswith("S")
+def _symbol_class() -> re.Pattern[str]:
+    """A character class of '#', '…' and Unicode symbols (categories S*: box drawing, emoji, ★, ©)."""
+    ranges, start = [], None
+    for cp in [*range(0x10000), *range(0x1F000, 0x1FC00)]:
+        symbol = unicodedata.category(chr(cp)).startswith("S")
+        if symbol and start is None:
+            start = cp
+        elif not symbol and start is not None:
+            ranges.append(f"{re.escape(chr(start))}-{re.escape(chr(cp - 1))}")
+            start = None
+    return re.compile("[#…" + "".join(ranges) + "]")
+
+
+SYMBOL_RE = _symbol_class()
+
+
+def symbol_ratio(chars: str) -> float:
+    return len(SYMBOL_RE.findall(chars)) / len(chars) if chars else 0.0
 
 
 def digit_ratio(chars: str) -> float:
@@ -183,8 +201,11 @@ def repetition_reasons(text: str, units: str | Sequence[str], cfg: ZhQualityConf
         if top_ngram_frac(units, n) > limit:
             yield f"top_{n}{unit}_frac"
     for n, limit in sorted(cfg.dup_ngram_max.items()):
-        if dup_ngram_frac(units, n) > limit:
+        frac = dup_ngram_frac(units, n)
+        if frac > limit:
             yield f"dup_{n}{unit}_frac"
+        if frac == 0.0:      # no n-gram repeats, so no longer one does either
+            break
 
 
 def zh_reasons(text: str, cfg: ZhQualityConfig) -> Iterator[str]:
@@ -196,7 +217,7 @@ def zh_reasons(text: str, cfg: ZhQualityConfig) -> Iterator[str]:
         yield "low_han_ratio"
     if sum(chars.count(word) for word in cfg.stop_words) < cfg.min_stop_words:
         yield "few_stop_words"
-    if sum(map(is_symbol, chars)) / max(len(chars), 1) > cfg.max_symbol_ratio:
+    if symbol_ratio(chars) > cfg.max_symbol_ratio:
         yield "symbol_ratio"
     if digit_ratio(chars) > cfg.max_digit_ratio:
         yield "digit_ratio"
