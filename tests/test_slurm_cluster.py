@@ -24,7 +24,7 @@ def test_teardown_ends_daemons_jobs_and_leaked_children(slurm_cluster, tmp_path)
     try:
         started = cluster.root / "started"
         # a job whose background child would outlive it, plus a submitter still waiting on it
-        waiter = subprocess.Popen(["sbatch", "--wait", "--wrap", f"(sleep 300 &); touch {started}; sleep 300"],
+        waiter = subprocess.Popen(["sbatch", "--wait", f"--output={cluster.root}/leak.out", "--wrap", f"(sleep 300 &); touch {started}; sleep 300"],
                                   env=cluster.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
         while not started.exists() and time.monotonic() < deadline:

@@ -49,9 +49,9 @@ class JobSettings:
     partition: str | None = None
     account: str | None = None
     qos: str | None = None
-    time: str = "01:00:00"              # Slurm time: minutes, H:M:S or D-H:M:S
+    time: str | int = "01:00:00"        # Slurm time: minutes, H:M:S or D-H:M:S
     cpus_per_task: int = 1
-    mem: str | None = None              # per node, e.g. "64G"; None = the partition's default
+    mem: str | int | None = None        # per node, e.g. "64G"; None = the partition's default
     extra_sbatch: list[str] = dataclasses.field(default_factory=list)   # e.g. ["--exclusive"]
     env: dict[str, str] = dataclasses.field(default_factory=dict)       # exported in the job
     python: str = ".venv/bin/python"    # relative to workdir, absolute, or a name on PATH
@@ -63,7 +63,7 @@ class JobSettings:
             value = getattr(self, key)
             if value is not None:
                 _check(key, value, re.compile(r"[A-Za-z0-9_.,-]+"), "letters, digits, '_', '.', ',', '-'")
-        _check("time", self.time, SLURM_TIME, "Slurm time like 90, 04:00:00 or 2-00:00:00")
+        _check("time", str(self.time), SLURM_TIME, "Slurm time like 90, 04:00:00 or 2-00:00:00")
         if self.mem is not None:
             _check("mem", str(self.mem), re.compile(r"\d+[KMGT]?"), "a size like 64G or 4000M")
         if self.cpus_per_task < 1:
@@ -226,22 +226,21 @@ def run_submit(args: argparse.Namespace) -> int:
     if args.dry_run:
         sys.stdout.write(job.script)
         return 0
-    (job.script_path.parent / "consecutive_crashes").unlink(missing_ok=True)
+    from pipeline.metrics import wandb_run_id
+
+    run_dir = job.script_path.parent.parent
+    (run_dir / "slurm" / "consecutive_crashes").unlink(missing_ok=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    run_id = wandb_run_id(run_dir)          # made now, so it can be printed; every run reuses it
     try:
         job_id = submit_prepared(job)
     except SubmitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    run_dir = job.script_path.parent.parent
     print(f"submitted job {job_id}")
     print(f"  script       {job.script_path}")
     print(f"  slurm log    {job.log_dir}/slurm-{job_id}.out (all runs, appended)")
     print(f"  run logs     {job.log_dir}/restart-<N>.log (one per requeue)")
     print(f"  checkpoints  {run_dir}/checkpoints")
-    print(f"  W&B          {run_dir}/wandb, run id in {run_dir}/wandb_run_id{_wandb_id_note(run_dir)}")
+    print(f"  W&B          run id {run_id} (in {run_dir}/wandb_run_id), files in {run_dir}/wandb")
     return 0
-
-
-def _wandb_id_note(run_dir: Path) -> str:
-    id_file = run_dir / "wandb_run_id"
-    return f" = {id_file.read_text().strip()} (resumed)" if id_file.is_file() else " (written at the first start)"

@@ -28,6 +28,8 @@ MARKER = "ZHEN_SLURM_TESTCLUSTER"
 NODES = {"n1": "127.0.0.11", "n2": "127.0.0.12"}
 CPUS_PER_NODE = 2
 PACKAGES = ["slurmctld", "slurmd", "slurm-client", "munge"]
+FINAL_STATES = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL",
+                "DEADLINE", "PREEMPTED"}
 DAEMONS = ["slurmctld", "slurmd", "munged", "mungekey", "sbatch", "unshare"]
 
 
@@ -128,6 +130,18 @@ class TestCluster:
         """State of a job (first array task for arrays), or '' once Slurm has forgotten it."""
         out = self.run("squeue", "-h", "-j", job_id, "-t", "all", "-o", "%T", check=False).stdout.split()
         return out[0] if out else ""
+
+    def wait_job(self, job_id: str, timeout: float) -> str:
+        """Wait until a job is over (through any requeues); returns its last state seen."""
+        last = ""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.job_state(job_id)
+            if state in FINAL_STATES or (not state and last):
+                return state or last
+            last = state or last
+            time.sleep(0.5)
+        raise TimeoutError(f"job {job_id} still {last or 'unknown'} after {timeout:.0f} s\n{self.logs()}")
 
     def logs(self) -> str:
         """Daemon logs, for a failing test's message."""

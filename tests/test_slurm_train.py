@@ -1,0 +1,84 @@
+"""The rendered pretraining job on the two-node test cluster: runs to the end, and survives
+a time-limit signal by checkpointing, requeueing and resuming as the same W&B run."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from train_fixtures import tiny_overrides, write_corpus
+
+pytestmark = pytest.mark.slurm
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _submit(cluster, tmp_path: Path, **train: object) -> tuple[str, Path]:
+    run_dir = tmp_path / "run"
+    overrides = tiny_overrides(write_corpus(tmp_path / "packed"), run_dir, **{"wandb.mode": "offline", **train})
+    cmd = [sys.executable, "-m", "pipeline.cli", "submit", "--config", "configs/slurm/cpu_2node.yaml",
+           f"python={sys.executable}", f"workdir={REPO}", "time=5"]
+    for item in overrides:
+        cmd += ["-t", item]
+    done = subprocess.run(cmd, cwd=REPO, env=cluster.env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    job_id = re.search(r"submitted job (\d+)", done.stdout).group(1)
+    assert (run_dir / "wandb_run_id").read_text().strip() in done.stdout
+    return job_id, run_dir
+
+
+def _metrics(run_dir: Path) -> list[dict]:
+    path = run_dir / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def _logs(run_dir: Path) -> str:
+    return "\n".join(f"==> {p.name}\n{p.read_text()[-3000:]}" for p in sorted((run_dir / "logs").glob("*")))
+
+
+def test_two_node_job_trains_to_the_end(slurm_cluster, tmp_path):
+    job_id, run_dir = _submit(slurm_cluster, tmp_path, **{"train.steps": 30})
+    state = slurm_cluster.wait_job(job_id, timeout=150)
+    assert state == "COMPLETED", _logs(run_dir)
+    log = (run_dir / "logs" / "restart-0.log").read_text()
+    assert re.search(r"starting on n\[1-2\]: 2 ranks, rendezvous n1:\d+", log), log
+    assert "training finished" in log and not (run_dir / "logs" / "restart-1.log").exists()
+    metrics = _metrics(run_dir)
+    assert [m["step"] for m in metrics] == list(range(1, 31))
+    first, last = metrics[0]["loss"], sum(m["loss"] for m in metrics[-5:]) / 5
+    assert last < first - 0.3, (first, last)
+    checkpoints = sorted(p.name for p in (run_dir / "checkpoints").iterdir() if p.is_dir())
+    assert checkpoints, log
+
+
+def test_signal_checkpoints_requeues_and_resumes_as_one_run(slurm_cluster, tmp_path):
+    steps = 16
+    job_id, run_dir = _submit(slurm_cluster, tmp_path, **{"train.steps": steps, "checkpoint.every": 1000,
+                                                          "train.eval_every": 1000})
+    deadline = time.monotonic() + 90
+    while len(_metrics(run_dir)) < 3:              # training is running: the batch trap is set
+        assert time.monotonic() < deadline and slurm_cluster.job_state(job_id) in ("PENDING", "RUNNING"), \
+            _logs(run_dir)
+        time.sleep(0.3)
+    slurm_cluster.run("scancel", "--signal=USR1", "--batch", job_id)
+    state = slurm_cluster.wait_job(job_id, timeout=150)
+    assert state == "COMPLETED", _logs(run_dir)
+
+    first = (run_dir / "logs" / "restart-0.log").read_text()
+    second = (run_dir / "logs" / "restart-1.log").read_text()
+    assert "USR1: asking the ranks to checkpoint" in first and "ranks exited with 85" in first, first
+    assert "requeueing" in first
+    stopped_at = int(re.search(r"stopped by signal at step (\d+)", first).group(1))
+    assert 3 <= stopped_at < steps
+    assert f"at step {stopped_at}" in second and "training finished" in second, second
+    assert not (run_dir / "logs" / "restart-2.log").exists()
+    # one Slurm log holds both runs (--open-mode=append)
+    assert (run_dir / "logs" / f"slurm-{job_id}.out").read_text().count("starting on") == 2
+
+    assert [m["step"] for m in _metrics(run_dir)] == list(range(1, steps + 1))
+    run_id = (run_dir / "wandb_run_id").read_text().strip()
+    offline_runs = sorted((run_dir / "wandb").glob("offline-run-*"))
+    assert len(offline_runs) == 2 and all(p.name.endswith(f"-{run_id}") for p in offline_runs), offline_runs
