@@ -1,35 +1,19 @@
 """`pretrain plan`: will this model fit these GPUs, which layouts would, and how fast might it run.
 
-Per-GPU memory of a bf16 mixed-precision Adam run under DeepSpeed, from formulas (no GPU needed):
+Formulas only, no GPU needed; docs/EXPORT-AND-PLAN.md lists every assumption. In short, per GPU
+of a bf16 mixed-precision AdamW run under DeepSpeed:
 
-- model states, bytes per parameter (DeepSpeed's own accounting, see its
-  `estimate_zero2/3_model_states_mem_needs`): 16-bit parameters 2, 16-bit gradients 2, fp32
-  gradient partition for the optimizer step 4, optimizer 12 (fp32 master 4 + Adam m 4 + v 4).
-  ZeRO-1 shards the last two over data parallelism, ZeRO-2 also the 16-bit gradients, ZeRO-3 all
-  four and adds the gathered largest layer (16-bit params + grads, 4 bytes x its parameters).
-  Offloading moves the gradient and optimizer pieces (and with `params` the 16-bit parameters) to
-  CPU memory. Tensor parallelism splits the blocks (embedding and head stay replicated, as our
-  AutoTP setup keeps them); pipeline stages hold their own blocks, the first the embedding and the
-  last the norm and head.
-- activations, bytes per token per layer, measured from what autograd saves for our block in bf16
-  with flash attention (tests/test_plan.py checks it): 24h + 8f + 4a + 8 (h model dim, f MLP hidden,
-  a heads): RMSNorm inputs kept in fp32 (2 x 4h) and their 16-bit outputs (2 x 2 x 2h), q, k, v
-  and attention output (4 x 2h; grouped k/v heads are expanded before attention), SwiGLU
-  intermediates (4 x 2f), log-sum-exp and rsqrt (4a + 8). Tensor parallelism divides all but the
-  norm terms (no sequence parallelism). Without flash attention the 16-bit attention matrix adds
-  2as per token. Compare Korthikanti et al. 2022, GPT blocks: 34h + 5as. With activation
-  checkpointing (each block recomputed) a block keeps only its 16-bit input (2h), plus one block's
-  full activations live during its backward. A 1F1B pipeline's first stage holds pp micro-batches
-  in flight.
-- logits: 12 bytes per token per vocabulary entry (fp32 log-probabilities kept for the loss,
-  their gradient and the fp32 logits gradient during backward); the head is not vocab-parallel.
-- DeepSpeed's gradient bucket (2 bytes x min(5e8, parameters), ZeRO >= 1), a fixed overhead (CUDA
-  context, NCCL, cuBLAS workspaces) and a fragmentation margin on top of everything.
+- model states in DeepSpeed's own bytes per parameter (its `estimate_zero2/3_model_states_mem_needs`,
+  which tests/test_plan.py compares against): 16-bit params 2, 16-bit grads 2, fp32 grad partition 4,
+  optimizer 12; sharded over data parallelism by ZeRO stage, moved to CPU by offloading; ZeRO-3 adds
+  its gathered largest layer (4 bytes per parameter). DeepSpeed's ZeRO-3 estimate leaves out the
+  16-bit gradient partition (its `grad_partitions_flat_buffer`); we count it.
+- activations in bytes per token per block, equal to what autograd saves for our block in bf16
+  with flash attention (also tested): 24h + 8f + 4a + 8, or 2h with activation checkpointing plus
+  one block recomputed; the loss keeps fp32 log-probabilities (4V) and needs 8V more in backward.
+- DeepSpeed's gradient bucket, a fixed CUDA/NCCL overhead and a fragmentation margin.
 
-CPU memory per node follows DeepSpeed's estimator: the larger of model initialisation (fp32 copy
-per process; only the largest layer under ZeRO-3's zero.Init) and the offloaded states, times its
-1.5 pinned-buffer factor. Throughput: tokens/s = MFU x peak x GPUs / (6N + 12 L H Q T), the PaLM
-FLOPs per token of `ModelConfig.flops_per_token`.
+Throughput: tokens/s = MFU x peak x GPUs / `ModelConfig.flops_per_token` (PaLM's 6N + 12LHQT).
 """
 from __future__ import annotations
 
@@ -50,7 +34,8 @@ GIB = 2**30
 Offload = Literal["none", "optimizer", "params"]
 OFFLOADS: tuple[Offload, ...] = ("none", "optimizer", "params")
 
-# Dense bf16 tensor-core peak (TFLOP/s, no sparsity) and memory (GB) from the vendors' data sheets.
+# Dense bf16 tensor-core peak (TFLOP/s, no sparsity; fp16 for the V100, which has no bf16) and
+# memory (GiB; HBM sizes are binary) from the vendors' data sheets.
 GPUS: dict[str, tuple[float, float]] = {
     "h100": (989.0, 80), "h100-pcie": (756.0, 80), "h800": (989.0, 80), "h200": (989.0, 141),
     "a100": (312.0, 80), "a100-40gb": (312.0, 40), "a800": (312.0, 80), "l40s": (362.0, 48),
@@ -69,7 +54,8 @@ class Assumptions:
     fragmentation: float = 0.10      # allocator fragmentation, as a share of everything else
     reduce_bucket: int = 500_000_000  # DeepSpeed's default reduce_bucket_size (elements)
     flash_attention: bool = True     # SDPA picks flash for bf16 causal attention on GPUs
-    zero_init: bool = True           # ZeRO-3 builds the model partitioned (deepspeed.zero.Init)
+    zero_init: bool = False          # our trainer builds the whole fp32 model on each rank's CPU first;
+                                     # True: ZeRO-3 builds it partitioned (deepspeed.zero.Init)
     cpu_buffer_factor: float = 1.5   # DeepSpeed's additional_buffer_factor for CPU memory
 
 
@@ -332,7 +318,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--overhead-gib", type=float, default=Assumptions.overhead_gib)
     parser.add_argument("--fragmentation", type=float, default=Assumptions.fragmentation)
     parser.add_argument("--no-flash", action="store_true", help="attention without flash (s^2 scores kept)")
-    parser.add_argument("--no-zero-init", action="store_true", help="ZeRO-3 model built whole on each rank first")
+    parser.add_argument("--zero-init", action="store_true",
+                        help="CPU figure for a trainer that builds ZeRO-3 models partitioned (deepspeed.zero.Init)")
     parser.add_argument("--suggestions", type=int, default=10, help="how many fitting layouts to list")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(func=run_plan)
@@ -348,7 +335,7 @@ def run_plan(args: argparse.Namespace) -> int:
     seq_len = args.seq_len or cfg.max_seq_len
     cluster = Cluster(args.gpus, args.nodes, args.gpu, args.gpu_mem_gib, args.cpu_mem_gib)
     assume = Assumptions(overhead_gib=args.overhead_gib, fragmentation=args.fragmentation,
-                         flash_attention=not args.no_flash, zero_init=not args.no_zero_init)
+                         flash_attention=not args.no_flash, zero_init=args.zero_init)
     layout = Layout(args.zero, args.offload, args.tp, args.pp, args.micro_batch, args.activation_checkpointing)
     if cluster.gpus % (layout.tp * layout.pp):
         raise ConfigError(f"{cluster.gpus} GPUs are not divisible by --tp x --pp = {layout.tp * layout.pp}")
