@@ -82,3 +82,24 @@ def test_signal_checkpoints_requeues_and_resumes_as_one_run(slurm_cluster, tmp_p
     run_id = (run_dir / "wandb_run_id").read_text().strip()
     offline_runs = sorted((run_dir / "wandb").glob("offline-run-*"))
     assert len(offline_runs) == 2 and all(p.name.endswith(f"-{run_id}") for p in offline_runs), offline_runs
+
+
+@pytest.mark.parametrize("exit_code, settings, runs", [
+    (3, ["max_crash_requeues=1", "max_requeues=5"], 2),     # a crash requeues once, the second one stops
+    (85, ["max_crash_requeues=0", "max_requeues=1"], 2),    # requeue requests stop at max_requeues
+])
+def test_requeue_limits(slurm_cluster, tmp_path, exit_code, settings, runs):
+    # the requeue rules live in the batch script: a stand-in "trainer" that always exits the same way
+    fake = tmp_path / "fake-python"
+    fake.write_text(f"#!/bin/sh\nexit {exit_code}\n")
+    fake.chmod(0o755)
+    run_dir = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "submit", "--config", "configs/slurm/cpu_2node.yaml",
+                           f"python={fake}", f"workdir={REPO}", *settings, "-t", f"run.dir={run_dir}"],
+                          cwd=REPO, env=slurm_cluster.env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    job_id = re.search(r"submitted job (\d+)", done.stdout).group(1)
+    assert slurm_cluster.wait_job(job_id, timeout=80) == "FAILED", _logs(run_dir)
+    logs = sorted(p.name for p in (run_dir / "logs").glob("restart-*.log"))
+    assert logs == [f"restart-{i}.log" for i in range(runs)], _logs(run_dir)
+    assert "not requeueing" in (run_dir / "logs" / f"restart-{runs - 1}.log").read_text()
