@@ -45,15 +45,16 @@ SITES = [  # made-up site templates: the same chrome repeats across every page o
      "nav": "首页 · 资讯 · 教程 · 问答 · 下载 · 关于我们"},
 ]
 EN_SITE = {"name": "Daily Quotes Hub", "nav": "Home | Quotes | Authors | Topics | About | Contact | Login"}
-SPAM_LINES = [
-    "网上赌场 百家乐 首存送彩金，注册即送888元！",
-    "六合彩 时时彩 最新开奖结果，网赌稳赚不赔，加微信领取内部资料。",
-    "专业代开发票 代开增值税发票 全国各地均可办理，联系QQ 12345678。",
-    "刷单兼职 日结 刷单返利 在家就能做，点击领取红包。",
-    "博彩导航 网上赌场排行 百家乐技巧 六合彩心水论坛。",
-    "信用卡套现 无抵押贷款 当天放款，高利贷急用钱找我们。",
-    "私服外挂 免费下载，裸聊直播 点击进入，充值送豪礼。",
-    "办理假证 各类证件 代开发票 诚信经营 微信同号。",
+SPAM_TERMS = ["网上赌场", "百家乐", "六合彩", "时时彩", "网赌", "博彩", "代开发票", "代开增值税发票", "刷单兼职",
+              "刷单返利", "信用卡套现", "无抵押贷款", "高利贷", "私服外挂", "办理假证", "点击领取红包", "加微信领取"]
+SPAM_PITCHES = ["首存送彩金", "稳赚不赔", "当天到账", "全国均可办理", "日结工资", "内部资料免费送", "诚信经营",
+                "注册即送大礼包", "名额有限", "专人一对一指导"]
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
+PII_TEMPLATES = [
+    "联系人：{name}，身份证号 {id}，手机 {mobile}，办公电话 {landline}，邮箱 {email}，登录地址 {ip}。",
+    "如有疑问请致电{landline}或{mobile}找{name}，来信请寄 {email}（服务器 {ip}，经办人身份证 {id}）。",
+    "{name}（公民身份号码{id}）于昨日报名，预留手机{mobile}，电子邮箱{email}，单位座机{landline}，访问IP为{ip}。",
+    "报名成功！姓名：{name} 证件号：{id} 电话：{mobile} 邮箱：{email} 备用电话：{landline} 来源IP：{ip}",
 ]
 SEO_WORDS = ["减肥茶", "减肥方法", "快速减肥", "减肥药", "瘦身", "减肥食谱", "最有效的减肥方法", "减肥产品"]
 
@@ -164,17 +165,22 @@ def en_web_page(text: str, others: list[str], rng: random.Random) -> str:
 
 
 def pii_doc(text: str, rng: random.Random) -> str:
-    phone = f"1{rng.choice('3589')}{rng.randint(0, 999999999):09d}"
-    contact = (f"联系人：王先生，身份证号 {fake_id_card(rng)}，手机 {phone}，"
-               f"办公电话 010-{rng.randint(6000000, 8999999)}，邮箱 wang{rng.randint(1, 99)}@example.com，"
-               f"登录地址 10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}。")
+    """The text plus one made-up contact line; names and wording vary so no two lines match."""
+    contact = rng.choice(PII_TEMPLATES).format(
+        name=rng.choice(SURNAMES) + rng.choice(["先生", "女士", "经理", "老师", "同学"]), id=fake_id_card(rng),
+        mobile=f"1{rng.choice('3589')}{rng.randint(0, 999999999):09d}",
+        landline=f"0{rng.choice(['10', '21', '755', '571'])}-{rng.randint(2000000, 8999999)}",
+        email=f"{rng.choice(['wang', 'li.na', 'zhang_wei', 'chen'])}{rng.randint(1, 999)}@example.com",
+        ip=f"10.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}")
     return f"{text}\n\n{contact}"
 
 
 def low_quality_docs(zh: list[str], rng: random.Random) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for _ in range(15):
-        lines = rng.sample(SPAM_LINES, 5) + [rng.choice(zh).replace("\n", "")[:60] for _ in range(4)]
+        spam = [f"{'、'.join(rng.sample(SPAM_TERMS, 3))}，{rng.choice(SPAM_PITCHES)}，联系QQ {rng.randint(10**7, 10**9)}！"
+                for _ in range(5)]
+        lines = spam + [rng.choice(zh).replace("\n", "")[:60].rsplit("。", 1)[0] + "。" for _ in range(4)]
         rng.shuffle(lines)
         out.append(("spam", "\n".join(lines)))
     for _ in range(15):
