@@ -5,7 +5,6 @@ batch looks like what the exported model will see (ids spread over the vocabular
 """
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
@@ -17,6 +16,8 @@ import transformers
 from safetensors.torch import save_file
 
 from common.config import dump_yaml
+from dataprep.tokenizer.hf_export import export_hf as export_tokenizer
+from pipeline import cli
 from pipeline import export_hf as ex
 from pipeline.model import ModelConfig, Transformer
 
@@ -37,17 +38,19 @@ We have come to dedicate a portion of that field, as a final resting place for t
 But, in a larger sense, we can not dedicate, we can not consecrate, we can not hallow this ground. The brave men, living and dead, who struggled here, have consecrated it, far above our poor power to add or detract.
 The world will little note, nor long remember what we say here, but it can never forget what they did here.
 """
-VOCAB = 320
+VOCAB = 800
 
 
 @pytest.fixture(scope="module")
 def sp_model():
     lines = [line for line in (CHINESE + ENGLISH).splitlines() if line.strip()]
     model = io.BytesIO()
+    # The project tokenizer's settings (identity normalisation, no dummy prefix, byte fallback).
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(lines), model_writer=model, vocab_size=VOCAB, model_type="bpe",
-        unk_id=0, bos_id=1, eos_id=2, pad_id=3, character_coverage=1.0, hard_vocab_limit=False,
-        minloglevel=2)
+        unk_id=0, bos_id=1, eos_id=2, pad_id=3, character_coverage=1.0, byte_fallback=True,
+        add_dummy_prefix=False, normalization_rule_name="identity", remove_extra_whitespaces=False,
+        split_digits=True, minloglevel=2)
     return spm.SentencePieceProcessor(model_proto=model.getvalue()), model.getvalue()
 
 
@@ -96,8 +99,10 @@ def test_logits_match_transformers(tmp_path, batch, variant):
     assert tied == cfg.tie_embeddings
 
 
-def test_cli_exports_consolidated_file_with_tokenizer(tmp_path, batch, sp_model):
-    """The path training takes: model.safetensors + model_config.yaml -> `pretrain export-hf`."""
+def test_cli_exports_consolidated_file_with_tokenizer(tmp_path, sp_model):
+    """What a user does: consolidated weights + the tokenizer's HF export -> `pretrain export-hf`,
+    then transformers' own tokenizer and model from that one directory give our logits."""
+    sp, model_bytes = sp_model
     torch.manual_seed(3)
     cfg = tiny_config(n_kv_heads=2)
     ours = Transformer(cfg).eval()
@@ -105,26 +110,24 @@ def test_cli_exports_consolidated_file_with_tokenizer(tmp_path, batch, sp_model)
     ckpt.mkdir()
     save_file(ours.state_dict(), str(ckpt / "model.safetensors"))
     (ckpt / "model_config.yaml").write_text(dump_yaml(cfg), encoding="utf-8")
-    tok_dir = tmp_path / "tokenizer"
-    tok_dir.mkdir()
-    (tok_dir / "tokenizer.model").write_bytes(sp_model[1])
-    (tok_dir / "tokenizer_config.json").write_text(json.dumps({"add_bos_token": True}), encoding="utf-8")
+    (tmp_path / "sp.model").write_bytes(model_bytes)
+    tokenizer_dir = export_tokenizer(tmp_path / "sp.model", tmp_path / "tokenizer")
 
-    parser = argparse.ArgumentParser()
-    ex.add_parser(parser.add_subparsers())
     out = tmp_path / "hf"
-    args = parser.parse_args(["export-hf", "--weights", str(ckpt / "model.safetensors"), "--out", str(out),
-                              "--tokenizer", str(tok_dir)])
-    assert args.func(args) == 0
+    assert cli.main(["export-hf", "--weights", str(ckpt / "model.safetensors"), "--out", str(out),
+                     "--tokenizer", str(tokenizer_dir)]) == 0
 
     config = json.loads((out / "config.json").read_text())
     assert (config["bos_token_id"], config["eos_token_id"], config["pad_token_id"]) == (1, 2, 3)
     assert config["intermediate_size"] == cfg.hidden_dim and config["vocab_size"] == VOCAB
-    assert (out / "tokenizer.model").read_bytes() == sp_model[1]
-    assert (out / "tokenizer_config.json").is_file()
+    hf_tokenizer = transformers.AutoTokenizer.from_pretrained(out)
+    texts = [CHINESE.splitlines()[4], ENGLISH.splitlines()[0]]
+    ids = [hf_tokenizer.encode(text, add_special_tokens=False)[:24] for text in texts]
+    assert ids == [sp.encode(text)[:24] for text in texts]
+    tokens = torch.tensor(ids)
     with torch.no_grad():
-        expected = ours(batch)
-    torch.testing.assert_close(hf_logits(out, batch)[0], expected, rtol=0, atol=1e-4)
+        expected = ours(tokens)
+    torch.testing.assert_close(hf_logits(out, tokens)[0], expected, rtol=0, atol=1e-4)
 
 
 def test_meta_interleaved_rotary_would_not_match(tmp_path, batch):
