@@ -62,6 +62,12 @@ def test_lookalike_numbers_untouched(text):
     assert out == text and counts == {}
 
 
+def test_pii_touching_chinese_characters():
+    out, counts = scrub_pii("电子邮箱li.na@example.com的主人，手机13912345678请回电，IP为10.0.0.1。")
+    assert out == "电子邮箱<EMAIL>的主人，手机<PHONE>请回电，IP为<IP>。"
+    assert counts == {"email": 1, "phone": 1, "ip": 1}
+
+
 def test_mobile_with_country_code_and_id_ending_in_x():
     card = "11010519491231002X"
     out, counts = scrub_pii(f"请拨+8613912345678或86-15012345678，证件{card}")
