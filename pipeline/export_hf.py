@@ -93,7 +93,8 @@ def to_hf_state_dict(state: Mapping[str, torch.Tensor], cfg: ModelConfig, source
     if cfg.tie_embeddings and "output.weight" in state:
         head = state.pop("output.weight")
         if not torch.equal(head, state.get("tok_embeddings.weight", head)):
-            raise ExportError(f"{source}: model.tie_embeddings is true but output.weight differs from tok_embeddings.weight")
+            raise ExportError(f"{source}: model.tie_embeddings is true but output.weight differs from "
+                              f"tok_embeddings.weight")
     expected = expected_shapes(cfg)
     missing = [name for name in expected if name not in state]
     if missing:
@@ -160,7 +161,7 @@ def load_consolidated(weights: str | Path, model_config: ModelConfig | None = No
 
 
 def tokenizer_files(tokenizer_dir: str | Path, vocab_size: int) -> list[Path]:
-    """The tokenizer export's files, after checking its vocabulary fits the embedding table."""
+    """The tokenizer export's files, after checking its ids fit the embedding table."""
     tokenizer_dir = Path(tokenizer_dir)
     if not tokenizer_dir.is_dir():
         raise ExportError(f"tokenizer directory not found: {tokenizer_dir}")
@@ -169,18 +170,21 @@ def tokenizer_files(tokenizer_dir: str | Path, vocab_size: int) -> list[Path]:
         raise ExportError(f"{tokenizer_dir}: no tokenizer files in it")
     tokenizer_json = tokenizer_dir / "tokenizer.json"
     if tokenizer_json.is_file():
-        try:
-            spec = json.loads(tokenizer_json.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ExportError(f"{tokenizer_json}: not valid JSON ({exc})") from None
-        ids = list((spec.get("model") or {}).get("vocab", {}).values()) if isinstance(
-            (spec.get("model") or {}).get("vocab"), dict) else []
-        ids += [token.get("id", -1) for token in spec.get("added_tokens", [])]
-        largest = max(ids, default=-1)
+        largest = _largest_token_id(tokenizer_json)
         if largest >= vocab_size:
-            raise ExportError(f"{tokenizer_json}: token id {largest} does not fit the model's "
-                              f"vocab_size {vocab_size}")
+            raise ExportError(f"{tokenizer_json}: token id {largest} does not fit the model's vocab_size {vocab_size}")
     return files
+
+
+def _largest_token_id(tokenizer_json: Path) -> int:
+    try:
+        spec = json.loads(tokenizer_json.read_text(encoding="utf-8"))
+        vocab = spec.get("model", {}).get("vocab", {})
+        ids = list(vocab.values()) if isinstance(vocab, dict) else list(range(len(vocab)))
+        ids += [token["id"] for token in spec.get("added_tokens", [])]
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, KeyError, TypeError) as exc:
+        raise ExportError(f"{tokenizer_json}: not a tokenizers JSON file ({exc!r})") from None
+    return max(ids, default=-1)
 
 
 def _save_safetensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
