@@ -253,9 +253,14 @@ def start_cluster(root: Path | None = None) -> TestCluster:
     return cluster
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     argparse.ArgumentParser(prog="python -m pipeline.launch.testcluster",
                             description="Start a two-node Slurm test cluster; Ctrl-C stops it.").parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
     cluster = start_cluster()
     print(f"cluster up: export SLURM_CONF={cluster.conf} {MARKER}={cluster.root}", flush=True)
     try:
