@@ -9,15 +9,9 @@ import dataclasses
 from typing import Literal
 
 from common.config import ConfigError, config_hash
+from dataprep.stages.lines import LinesConfig
 from dataprep.stages.quality import QualityConfig
 from dataprep.stages.safety import SafetyConfig
-
-try:  # TEMP until the quality engineer's lines module lands
-    from dataprep.stages.lines import LinesConfig
-except ImportError:
-    @dataclasses.dataclass
-    class LinesConfig:
-        enabled: bool = False
 
 
 @dataclasses.dataclass

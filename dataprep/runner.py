@@ -15,7 +15,8 @@ does the shards whose index % N == I; "reduce" steps are global and run once):
                      and <out>/clusters.jsonl; LSH runs band by band over memory-mapped sig.npy.
   write      map     <out>/clean/part-K.parquet (id, text, source, lang) and
                      work/write/shard-K/removed.jsonl for the duplicates.
-  finalize   reduce  <out>/removed.jsonl, <out>/quarantine.jsonl, <out>/manifest.json; checks
+  finalize   reduce  <out>/removed.jsonl, <out>/quarantine.jsonl, <out>/manifest.json and
+                     <out>/lengths.json (chars per doc after normalising / after cleaning); checks
                      docs_in == kept + removed + quarantined and raises if not.
 
 `dataprep run --config C` runs all steps locally, per-shard steps over `num_workers`
@@ -40,15 +41,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from common.atomic import clean_stale_tmp, write_json
+from common.atomic import clean_stale_tmp, write_json, write_text
 from common.config import ConfigError
 from dataprep.config import DataConfig
 from dataprep.core import Document, Quarantine, Stage, StageStats
-from dataprep.stages import exact_dedup, minhash
+from dataprep.stages import exact_dedup, lines, minhash, quality, safety
 from dataprep.stages.normalize import Normalize, detect_lang
 from dataprep.stages.read import InputShard, ReadChecks, ShardReader, plan_shards
-from dataprep.writer import (CLEAN_SCHEMA, parquet_rows, read_jsonl, read_parquet, write_jsonl,
-                             write_npy, write_parquet)
+from dataprep.writer import CLEAN_SCHEMA, read_jsonl, read_parquet, write_jsonl, write_npy, write_parquet
 
 MAP_STEPS = ("read", "filter", "write")
 REDUCE_STEPS = ("plan", "linecount", "dedup", "finalize")
@@ -96,17 +96,14 @@ class Run:
 
 def _late_stages(cfg: DataConfig, repeated: set[str]) -> list[Stage]:
     """Line cleaning, quality and safety stages, in that order (each may be disabled)."""
-    from dataprep.stages import quality, safety
     stages: list[Stage] = []
+    if cfg.lines.enabled:
+        stages.append(lines.LineCleaner(cfg.lines, repeated))
     if cfg.quality.enabled:
         stages.append(quality.QualityFilter(cfg.quality))
     if cfg.safety.enabled:
         stages += [safety.SensitiveWordFilter(cfg.safety), safety.PiiScrubber(cfg.safety)]
     return stages
-
-
-def _line_keys() -> Callable[[Document], list[str]] | None:
-    return None
 
 
 # ---- helpers ----------------------------------------------------------------------------
@@ -168,10 +165,9 @@ def step_read(run: Run, shard: InputShard) -> None:
     stats = _stats_for(stages)
     docs = list(_pipe(reader, stages, stats))
     counts: Counter[str] = Counter()
-    line_keys = _line_keys()
-    if line_keys is not None:
+    if cfg.lines.enabled:
         for doc in docs:
-            counts.update(set(line_keys(doc)))
+            counts.update(set(lines.line_keys(doc, cfg.lines)))
     out = run.shard_dir("read", shard.index)
     write_parquet(out / "docs.parquet", _doc_rows(docs), DOCS_SCHEMA)
     write_parquet(out / "linecounts.parquet", [{"key": k, "docs": n} for k, n in sorted(counts.items())],
@@ -187,13 +183,9 @@ def step_linecount(run: Run) -> None:
               for s in run.shards()]
     merged = pa.concat_tables(tables, promote_options="none") if tables else LINECOUNT_SCHEMA.empty_table()
     summed = merged.group_by("key").aggregate([("docs", "sum")]).rename_columns(["key", "docs"])
-    repeated = summed.filter(pc.greater_equal(summed["docs"], _min_docs(run.cfg)))
+    repeated = summed.filter(pc.greater_equal(summed["docs"], run.cfg.lines.min_docs))
     repeated = repeated.sort_by("key")
     write_parquet(run.step_dir("linecount") / "repeated.parquet", repeated.to_pylist(), LINECOUNT_SCHEMA)
-
-
-def _min_docs(cfg: DataConfig) -> int:
-    return getattr(cfg.lines, "min_docs", 2)
 
 
 _REPEATED_CACHE: dict[str, set[str]] = {}
@@ -214,8 +206,7 @@ def step_filter(run: Run, shard: InputShard) -> None:
     docs = (Document(r["id"], r["text"], r["source"], {"line": r["line"]}) for r in rows)
     stages = _late_stages(cfg, _repeated(run))
     stats = _stats_for(stages)
-    kept = [{**_doc_rows([doc])[0], "lang": doc.meta.get("lang") or detect_lang(doc.text, cfg.lang_zh_min_han)}
-            for doc in _pipe(docs, stages, stats)]
+    kept = [{**_doc_rows([doc])[0], "lang": doc.meta["lang"]} for doc in _pipe(_tag_lang(docs, cfg), stages, stats)]
     texts = [row["text"] for row in kept]
     mh = cfg.minhash
     sig, valid = minhash.signatures(texts, mh.num_perm, mh.seed, mh.han_ngram, mh.word_ngram, mh.batch_size) \
@@ -227,6 +218,13 @@ def step_filter(run: Run, shard: InputShard) -> None:
     write_npy(out / "valid.npy", valid)
     write_jsonl(out / "removed.jsonl", _removals(stats))
     write_json(out / "stats.json", {"stages": _stats_json(stats)})
+
+
+def _tag_lang(docs: Iterable[Document], cfg: DataConfig) -> Iterable[Document]:
+    """Set doc.meta["lang"] once, before the stages that choose rules by language."""
+    for doc in docs:
+        doc.meta["lang"] = detect_lang(doc.text, cfg.lang_zh_min_han)
+        yield doc
 
 
 def step_dedup(run: Run, progress: bool = True) -> None:
@@ -306,7 +304,8 @@ def step_write(run: Run, shard: InputShard) -> None:
             reason = "exact_duplicate" if code == EXACT else "near_duplicate"
             stats[code].remove(Document(row["id"], row["text"], row["source"]), reason)
     write_jsonl(run.shard_dir("write", shard.index) / "removed.jsonl", _removals(stats.values()))
-    write_parquet(run.clean_path(shard.index), kept, CLEAN_SCHEMA)
+    if kept:    # no empty shards: `datasets` cannot read a parquet file without rows
+        write_parquet(run.clean_path(shard.index), kept, CLEAN_SCHEMA)
 
 
 def step_finalize(run: Run) -> dict[str, Any]:
@@ -317,7 +316,7 @@ def step_finalize(run: Run) -> dict[str, Any]:
     quarantined: list[dict[str, Any]] = []
     removals: list[dict[str, Any]] = []
     by_lang: Counter[str] = Counter()
-    chars_kept = 0
+    lengths: dict[str, list[int]] = {"before": [], "after": []}
     stat_files = [run.step_dir("dedup") / "stats.json"]
     for s in shards:
         read_dir = run.shard_dir("read", s.index)
@@ -326,24 +325,31 @@ def step_finalize(run: Run) -> dict[str, Any]:
         for step in ("read", "filter", "write"):
             removals += read_jsonl(run.shard_dir(step, s.index) / "removed.jsonl")
         stat_files += [read_dir / "stats.json", run.shard_dir("filter", s.index) / "stats.json"]
-        table = pq.read_table(run.clean_path(s.index), columns=["text", "lang"])
-        kept += table.num_rows
-        by_lang.update(table.column("lang").to_pylist())
-        chars_kept += sum(pc.utf8_length(table.column("text")).to_pylist())
+        before = pq.read_table(read_dir / "docs.parquet", columns=["text"])
+        lengths["before"] += pc.utf8_length(before.column("text")).to_pylist()
+        if run.clean_path(s.index).exists():
+            table = pq.read_table(run.clean_path(s.index), columns=["text", "lang"])
+            kept += table.num_rows
+            by_lang.update(table.column("lang").to_pylist())
+            lengths["after"] += pc.utf8_length(table.column("text")).to_pylist()
     for path in stat_files:
         for name, st in json.loads(path.read_text(encoding="utf-8"))["stages"].items():
             _add_stage(stages, name, st)
     removed = len(removals)
     write_jsonl(run.out / "removed.jsonl", removals)
     write_jsonl(run.out / "quarantine.jsonl", quarantined)
+    write_text(run.out / "lengths.json", json.dumps(lengths) + "\n")   # for the report's histograms
     manifest = {
         "settings_hash": run.cfg.settings_hash(), "inputs": run.cfg.inputs, "shards": len(shards),
         "docs_in": docs_in, "kept": kept, "removed": removed, "quarantined": len(quarantined),
-        "kept_by_lang": dict(sorted(by_lang.items())), "chars_kept": chars_kept,
+        "kept_by_lang": dict(sorted(by_lang.items())), "chars_kept": sum(lengths["after"]),
         "removed_by_reason": dict(sorted(Counter(f"{r['stage']}/{r['reason']}" for r in removals).items())),
-        "stages": {name: stages[name] for name in _stage_order(stages)},
-        "outputs": {"clean": [run.clean_path(s.index).relative_to(run.out).as_posix() for s in shards],
-                    "removed": "removed.jsonl", "quarantine": "quarantine.jsonl", "clusters": "clusters.jsonl"},
+        "stage_order": [name for name in _stage_order(run.cfg) if name in stages],   # JSON keys get sorted
+        "stages": stages,
+        "outputs": {"clean": [run.clean_path(s.index).relative_to(run.out).as_posix() for s in shards
+                              if run.clean_path(s.index).exists()],
+                    "removed": "removed.jsonl", "quarantine": "quarantine.jsonl", "clusters": "clusters.jsonl",
+                    "lengths": "lengths.json"},
     }
     if docs_in != kept + removed + len(quarantined):
         raise RunError(f"accounting broken in {run.out}: docs_in {docs_in} != kept {kept} + removed "
@@ -365,11 +371,10 @@ def _add_stage(stages: dict[str, dict[str, Any]], name: str, st: dict[str, Any])
         total[key] = dict(sorted(total[key].items()))
 
 
-def _stage_order(stages: dict[str, Any]) -> list[str]:
-    """Pipeline order: reading first, dedup last, other stages in between by name."""
-    first, last = ["read", "normalize"], ["exact_dedup", "minhash"]
-    middle = sorted(set(stages) - set(first) - set(last))
-    return [s for s in first + middle + last if s in stages]
+def _stage_order(cfg: DataConfig) -> list[str]:
+    """Stage names in the order documents pass them."""
+    late = [stage.name for stage in _late_stages(cfg, set())]
+    return ["read", "normalize", *late, "exact_dedup", "minhash"]
 
 
 # ---- orchestration ----------------------------------------------------------------------

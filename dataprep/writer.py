@@ -29,10 +29,6 @@ def read_parquet(path: Path, columns: list[str] | None = None) -> list[dict[str,
     return pq.read_table(path, columns=columns).to_pylist()
 
 
-def parquet_rows(path: Path) -> int:
-    return pq.ParquetFile(path).metadata.num_rows
-
-
 def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
     with atomic_write(path, "w", encoding="utf-8") as handle:
         for record in records:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from dataprep_corpus import config, real_texts, write_jsonl
+from dataprep_corpus import NO_FILTERS, config, real_texts, write_jsonl
 
 from common.config import ConfigError
 from dataprep import runner
@@ -42,7 +42,7 @@ def bad_run(tmp_path_factory):
     whole = gzip.compress(("\n".join(json.dumps({"text": t}) for t in good) + "\n").encode(), mtime=0)
     (raw / "truncated.jsonl.gz").write_bytes(whole[: len(whole) // 2])
     (raw / "corrupt.parquet").write_bytes(b"PAR1 this is not parquet")
-    return root, runner.run_all(config([raw], root / "out", read={"max_doc_chars": 5000}))
+    return root, runner.run_all(config([raw], root / "out", read={"max_doc_chars": 5000}, **NO_FILTERS))
 
 
 def test_each_bad_record_is_quarantined_with_file_and_line(bad_run):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
-from dataprep_corpus import config, edit, real_texts, write_jsonl
+from dataprep_corpus import NO_FILTERS, config, edit, real_texts, write_jsonl
 
 from dataprep import runner
 from dataprep.stages import exact_dedup, minhash
@@ -33,8 +33,7 @@ def test_planted_near_duplicates_recall_and_precision(tmp_path):
         planted[copy_id] = f"b{i}"
     rng.shuffle(records)
     write_jsonl(tmp_path / "in.jsonl", records)
-    cfg = config([tmp_path / "in.jsonl"], tmp_path / "out", shard_size=100, quality={"enabled": False},
-                 safety={"enabled": False})
+    cfg = config([tmp_path / "in.jsonl"], tmp_path / "out", shard_size=100, **NO_FILTERS)
     manifest = runner.run_all(cfg)
 
     cluster_of = {}
@@ -101,7 +100,7 @@ def test_exact_duplicates_across_files_keep_the_first_file(tmp_path):
     write_jsonl(tmp_path / "b.jsonl", [{"id": "later", "text": text}])
     write_jsonl(tmp_path / "a.jsonl", [{"id": "other", "text": "Something else entirely, said twice."},
                                        {"id": "first", "text": text + "\n\n"}])
-    runner.run_all(config([tmp_path / "b.jsonl", tmp_path / "a.jsonl"], tmp_path / "out", quality={"enabled": False}))
+    runner.run_all(config([tmp_path / "b.jsonl", tmp_path / "a.jsonl"], tmp_path / "out", **NO_FILTERS))
     kept = [r["id"] for p in sorted((tmp_path / "out" / "clean").glob("*.parquet")) for r in pq.read_table(p).to_pylist()]
     assert kept == ["other", "first"]
     removed = Path(tmp_path / "out" / "removed.jsonl").read_text(encoding="utf-8")

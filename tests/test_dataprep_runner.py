@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from dataprep_corpus import config, mixed_corpus, real_texts, write_jsonl
+from dataprep_corpus import NO_FILTERS, SAMPLE, config, mixed_corpus, real_texts, write_jsonl
 
 from common.config import ConfigError
 from dataprep import runner
@@ -26,7 +26,7 @@ def outputs(out: Path) -> dict[str, bytes]:
 def finished(tmp_path_factory):
     root = tmp_path_factory.mktemp("run")
     inputs = mixed_corpus(root)
-    cfg = config([inputs], root / "out")
+    cfg = config([inputs], root / "out", **NO_FILTERS)
     return cfg, runner.run_all(cfg)
 
 
@@ -69,7 +69,7 @@ def test_manifest_accounts_for_every_document(finished):
 
 def test_output_is_the_same_for_any_number_of_tasks(finished, tmp_path):
     cfg, _ = finished
-    split = config(cfg.inputs, tmp_path / "split", num_workers=2)
+    split = config(cfg.inputs, tmp_path / "split", num_workers=2, **NO_FILTERS)
     for step in runner.STEPS:
         ntasks = 3 if step in runner.MAP_STEPS else 1
         for task in range(ntasks):
@@ -85,9 +85,29 @@ def test_step_before_its_input_is_refused(finished, tmp_path):
 
 def test_other_settings_in_the_same_output_are_refused(finished):
     cfg, _ = finished
-    changed = config(cfg.inputs, Path(cfg.output), **{"shard_size": 5})
+    changed = config(cfg.inputs, Path(cfg.output), shard_size=5, **NO_FILTERS)
     with pytest.raises(ConfigError, match="other settings"):
         runner.run_all(changed)
+
+
+def test_sample_corpus_through_every_stage(tmp_path):
+    """The bundled sample with all stages on: each stage acts, the accounting holds, the report builds."""
+    cfg = config([SAMPLE / "part-0000.jsonl.gz", SAMPLE / "part-0001.jsonl.gz"], tmp_path / "out",
+                 shard_size=200, num_workers=2)
+    manifest = runner.run_all(cfg)
+    assert manifest["docs_in"] == manifest["kept"] + manifest["removed"] + manifest["quarantined"]
+    assert manifest["stage_order"] == ["read", "normalize", "lines", "quality", "sensitive_words", "pii",
+                                       "exact_dedup", "minhash"]
+    stages = manifest["stages"]
+    assert stages["lines"]["counters"]["lines.docs_changed"] > 0
+    assert stages["pii"]["counters"]["pii.docs_changed"] > 0
+    for stage in ("quality", "exact_dedup", "minhash"):
+        assert sum(stages[stage]["removed"].values()) > 0, stage
+    assert manifest["quarantined"] >= 1 and set(manifest["kept_by_lang"]) == {"en", "zh"}
+    lengths = json.loads((tmp_path / "out" / "lengths.json").read_text())
+    assert len(lengths["after"]) == manifest["kept"] and sum(lengths["after"]) == manifest["chars_kept"]
+    from dataprep.report import write_report
+    assert write_report(tmp_path / "out").is_file()
 
 
 def test_normalisation_keeps_paragraphs_and_fullwidth_punctuation():
