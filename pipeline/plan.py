@@ -273,6 +273,8 @@ def report(cfg: ModelConfig, name: str, cluster: Cluster, seq_len: int, est: Est
               "logits": "logits + loss", "overhead": "CUDA/NCCL overhead",
               "fragmentation": "fragmentation margin"}
     for piece, nbytes in est.gpu.items():
+        if nbytes == 0:     # sharded away, offloaded (see CPU memory) or not used by this layout
+            continue
         lines.append(f"  {labels[piece]:<38}{_gib(nbytes)}")
     verdict = "fits" if est.fits else "does NOT fit"
     lines.append(f"  {'total':<38}{_gib(est.total)}  of {cluster.memory_bytes / GIB:.1f} -> {verdict}")
@@ -330,9 +332,16 @@ def run_plan(args: argparse.Namespace) -> int:
     for name in ("gpus", "nodes", "tp", "pp", "micro_batch"):
         if getattr(args, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be >= 1")
+    for name in ("gpu_mem_gib", "cpu_mem_gib", "seq_len"):
+        if getattr(args, name) is not None and getattr(args, name) <= 0:
+            raise ConfigError(f"--{name.replace('_', '-')} must be positive")
     if not 0 < args.mfu <= 1:
         raise ConfigError(f"--mfu must be in (0, 1], got {args.mfu}")
+    if args.overhead_gib < 0 or args.fragmentation < 0:
+        raise ConfigError("--overhead-gib and --fragmentation must not be negative")
     seq_len = args.seq_len or cfg.max_seq_len
+    if seq_len > cfg.max_seq_len:
+        raise ConfigError(f"--seq-len {seq_len} exceeds model.max_seq_len ({cfg.max_seq_len}) of {args.model}")
     cluster = Cluster(args.gpus, args.nodes, args.gpu, args.gpu_mem_gib, args.cpu_mem_gib)
     assume = Assumptions(overhead_gib=args.overhead_gib, fragmentation=args.fragmentation,
                          flash_attention=not args.no_flash, zero_init=args.zero_init)
