@@ -143,13 +143,15 @@ def cluster_members(cluster: dict[str, Any]) -> list[dict[str, Any]]:
     return cluster.get("duplicates", cluster.get("members", []))
 
 
-def _examples(removals: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+def _examples(removals: list[dict[str, Any]], steps: list[tuple[str, int]]) -> dict[str, list[dict[str, Any]]]:
+    """The first removed records of each stage/reason, in waterfall order."""
     by_reason: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for record in removals:
         label = f"{record.get('stage', '?')}/{record.get('reason', '?')}"
         if len(by_reason[label]) < EXAMPLES_PER_REASON:
             by_reason[label].append(record)
-    return by_reason
+    order = [label for label, _ in steps if label in by_reason]
+    return {label: by_reason[label] for label in order + sorted(set(by_reason) - set(order))}
 
 
 def _stage_rows(manifest: dict[str, Any]) -> list[tuple[str, int, int, str, str]]:
@@ -170,7 +172,8 @@ def _html(manifest, steps, examples, has_lengths, clusters) -> str:
              "pre{white-space:pre-wrap;background:#f6f6f6;padding:6px;font-size:85%}</style></head><body>",
              "<h1>dataprep report</h1>",
              f"<p>documents in: <b>{manifest.get('docs_in', 0):,}</b> &middot; kept: <b>{manifest.get('kept', 0):,}</b>"
-             f" &middot; removed: <b>{total_removed:,}</b> &middot; quarantined: <b>{manifest.get('quarantined', 0):,}</b></p>",
+             f" &middot; removed: <b>{total_removed:,}</b>"
+             f" &middot; quarantined: <b>{manifest.get('quarantined', 0):,}</b></p>",
              "<h2>Removal waterfall</h2><img src='waterfall.png' alt='removal waterfall'>",
              "<table><tr><th>stage/reason</th><th>documents</th></tr>"]
     parts += [f"<tr><td>{esc(label)}</td><td>{n:,}</td></tr>" for label, n in steps]
@@ -188,7 +191,8 @@ def _html(manifest, steps, examples, has_lengths, clusters) -> str:
     for label, records in examples.items():
         parts.append(f"<h3>{esc(label)}</h3>")
         for r in records:
-            parts.append(f"<p><code>{esc(str(r.get('id')))}</code> from <code>{esc(str(r.get('source', '')))}</code></p>"
+            parts.append(f"<p><code>{esc(str(r.get('id')))}</code> from "
+                         f"<code>{esc(str(r.get('source', '')))}</code></p>"
                          f"<pre>{esc(str(r.get('snippet', ''))[:SNIPPET_CHARS])}</pre>")
     parts.append("</body></html>\n")
     return "\n".join(parts)
@@ -230,7 +234,7 @@ def write_report(run_dir: str | Path) -> Path:
         plot_lengths(lengths.get("before", []), lengths.get("after", []), out / "lengths.png")
     if clusters:
         plot_cluster_sizes([1 + len(cluster_members(c)) for c in clusters], out / "clusters.png")
-    examples = _examples(removals)
+    examples = _examples(removals, steps)
     write_text(out / "report.md", _markdown(manifest, steps, examples, lengths is not None, clusters))
     index = out / "index.html"
     write_text(index, _html(manifest, steps, examples, lengths is not None, clusters))

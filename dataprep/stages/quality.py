@@ -29,7 +29,7 @@ PARAGRAPH_RE = re.compile(r"\n\s*\n")
 class ZhQualityConfig:
     """Thresholds for documents tagged "zh"; lengths and n-grams are in characters."""
     min_chars: int = 201                   # ChineseWebText: drop docs <= 200 chars (non-space chars here)
-    min_han_ratio: float = 0.3             # ChineseWebText: Han chars / chars < 0.3 -> drop
+    min_han_ratio: float = 0.3             # ChineseWebText: Han share < 0.3 -> drop (Han/(Han+Latin), detect_lang's)
     min_stop_words: int = 2                # FineWeb-2 cmn_Hani: >= 2 stop-word occurrences
     stop_words: list[str] = dataclasses.field(default_factory=lambda: list(ZH_STOP_WORDS))
     max_symbol_ratio: float = 0.1          # Gopher's 0.1 symbol ratio, per character here (#, …, Unicode symbols)
