@@ -169,3 +169,17 @@ def test_bad_inputs_are_named(tmp_path):
     (garbage.parent / "model_config.yaml").write_text(dump_yaml(cfg))
     with pytest.raises(ex.ExportError, match="not a readable safetensors file"):
         ex.export_hf(garbage, tmp_path / "out2")
+
+
+def test_bfloat16_export_stays_close(tmp_path, batch):
+    torch.manual_seed(11)
+    cfg = tiny_config()
+    ours = Transformer(cfg).eval()
+    ex.export_hf(ours.state_dict(), tmp_path, model_config=cfg, dtype="bfloat16")
+    assert json.loads((tmp_path / "config.json").read_text())["torch_dtype"] == "bfloat16"
+    got, hf = hf_logits(tmp_path, batch)
+    assert hf.dtype == torch.bfloat16
+    with torch.no_grad():
+        expected = ours(batch)
+    # bf16 weights and compute: close, not equal (8 mantissa bits).
+    assert (got.float() - expected).abs().max() < 0.05 * expected.abs().max()

@@ -203,5 +203,7 @@ def test_cli_text_and_json(capsys):
     cfg = load_config(ModelConfig, "configs/model/7b.yaml")
     assert data["tokens_per_second"] == pytest.approx(0.4 * 989e12 / cfg.flops_per_token(cfg.max_seq_len))
     assert data["suggestions"] and all(s["layout"]["offload"] != "none" for s in data["suggestions"])
+    rc = cli.main(["plan", "--model", "configs/model/7b.yaml", "--gpus", "8", "--pp", "2", "--zero", "3"])
+    assert rc == 1 and "NOT RUNNABLE by our trainer: parallel.zero_stage=3" in capsys.readouterr().out
     rc = cli.main(["plan", "--model", "configs/model/7b.yaml", "--gpus", "8", "--tp", "3"])
     assert rc == 2 and "not divisible by --tp x --pp" in capsys.readouterr().err
