@@ -1,7 +1,11 @@
 """Blocklist filter and PII scrubbing: what must be replaced, and the look-alikes that must not."""
 from __future__ import annotations
 
+import datetime
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from common.config import ConfigError, load_config
 from dataprep.core import Document, StageStats
@@ -103,3 +107,20 @@ def test_config_errors_are_actionable(tmp_path):
         load_config(SafetyConfig, data={"pii": ["email", "passport"]})
     with pytest.raises(ConfigError, match="blocklist file not found"):
         load_config(SafetyConfig, data={"blocklist": str(tmp_path / "missing.txt")})
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(min_value=0, max_value=4), st.dates(min_value=datetime.date(1900, 1, 1),
+                                                      max_value=datetime.date(2020, 12, 31)),
+       st.integers(min_value=0, max_value=999), st.text(alphabet="天地人你我他，。的了", max_size=12))
+def test_any_valid_id_in_chinese_text_is_replaced(region, birth, seq, filler):
+    number = make_id(["110105", "310104", "440305", "510107", "654301"][region], birth.strftime("%Y%m%d"), f"{seq:03d}")
+    out, counts = scrub_pii(f"{filler}证件{number}{filler}")
+    assert out == f"{filler}证件<ID_CARD>{filler}" and counts == {"id_card": 1}
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(alphabet="0123456789", min_size=19, max_size=40))
+def test_long_digit_runs_are_never_pii(digits):
+    out, counts = scrub_pii(f"编号{digits}结束")
+    assert out == f"编号{digits}结束" and counts == {}
