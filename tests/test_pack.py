@@ -30,7 +30,7 @@ def _config(corpus, output, **kw):
 def test_pack_round_trips_every_document(corpus, tmp_path):
     manifest = pack(_config(corpus, tmp_path / "packed", num_workers=2), log=lambda _: None)
     sp = spm.SentencePieceProcessor(model_file=corpus["model"])
-    assert manifest["eos_id"] == 2 and manifest["dtype"] == "uint16" and manifest["vocab_size"] == 2000
+    assert manifest["eos_id"] == 2 and manifest["dtype"] == "uint16" and manifest["vocab_size"] == 3000
     assert manifest["empty_documents_skipped"] == 1
     decoded = {}
     for split in ("train", "validation"):

@@ -42,7 +42,7 @@ def test_model_has_chinese_aware_settings_and_special_ids(trained):
     assert spec.model_type == model_pb2.TrainerSpec.BPE and spec.byte_fallback and spec.split_digits
     assert norm.name == "identity" and not norm.add_dummy_prefix and not norm.remove_extra_whitespaces
     sp = spm.SentencePieceProcessor(model_file=trained["model"])
-    assert sp.vocab_size() == 2000
+    assert sp.vocab_size() == 3000
     assert [sp.id_to_piece(i) for i in range(4)] == ["<unk>", "<s>", "</s>", "<pad>"]
     assert (sp.unk_id(), sp.bos_id(), sp.eos_id(), sp.pad_id()) == (0, 1, 2, 3)
     idioms = top_idioms(50)

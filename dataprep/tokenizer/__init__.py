@@ -1,0 +1,1 @@
+"""Sentencepiece tokenizer for Chinese + English: config, training, evaluation, Hugging Face export."""

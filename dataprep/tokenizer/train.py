@@ -29,14 +29,14 @@ MODEL_FILE = "tokenizer.model"
 class LineStats:
     documents: int = 0
     lines: int = 0
-    long_lines_split: int = 0       # lines over max_sentence_length that were cut instead of dropped
+    long_lines_split: int = 0       # documents with a line over max_sentence_length (cut, not dropped)
     chars: int = 0
     jieba_segmented: int = 0
 
 
 def training_lines(documents: Iterable, config: TokenizerConfig, stats: LineStats) -> Iterator[str]:
-    """Lines for the trainer; a `jieba_fraction` of the Han-bearing lines (chosen by a hash of the
-    line, so reproducible) is pre-segmented with the pretokenization delimiter."""
+    """Lines for the trainer; a `jieba_fraction` of them (chosen by a hash of the line, so
+    reproducible) has its Han runs pre-segmented with the pretokenization delimiter."""
     threshold = int(config.jieba_fraction * 2**32)
     for doc in documents:
         stats.documents += 1
