@@ -107,8 +107,11 @@ def run(cfg: E2EConfig) -> int:
 
     run_step("consolidate", python_module("pipeline.cli", "consolidate", str(train), "-o", str(out / "model")),
              out / "model" / "model.safetensors", logs, env)
-    run_step("export-hf", python_module("pipeline.cli", "export-hf", "--weights", str(out / "model"),
-                                        "--tokenizer", str(tok / "tokenizer.model"), "--output", str(hf)),
+    run_step("export-tokenizer", python_module("dataprep.cli", "tokenizer", "export-hf", "--model",
+                                               str(tok / "tokenizer.model"), "--output", str(tok / "hf")),
+             tok / "hf" / "tokenizer_config.json", logs, env)
+    run_step("export-hf", python_module("pipeline.cli", "export-hf", "--weights", str(out / "model" / "model.safetensors"),
+                                        "--tokenizer", str(tok / "hf"), "--out", str(hf)),
              hf / "config.json", logs, env)
     sample_file = out / "sample.txt"
     run_step("generate", python_module("pipeline.cli", "generate", "--checkpoint", str(out / "model"),
