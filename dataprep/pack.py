@@ -3,8 +3,8 @@
 One task per cleaned shard: a worker process encodes the shard's documents, writes one packed
 shard per split (train/validation by document-id hash) and then a marker `.done/<shard>.json`.
 The marker is written last, so a rerun skips exactly the shards whose marker exists for the same
-tokenizer and input size, and redoes the rest (the packed files of an interrupted shard are
-replaced atomically). The manifest is written once every shard is done.
+tokenizer and input size and whose packed files still have their recorded sizes, and redoes the
+rest (their packed files are replaced atomically). The manifest is written once every shard is done.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import sentencepiece as spm
 from common.atomic import clean_stale_tmp, sha256_file, write_json
 from common.config import ConfigError
 from dataprep.core import Document
-from dataprep.packed import SPLITS, ShardInfo, ShardWriter, dtype_for_vocab, split_of, write_manifest
+from dataprep.packed import HEADER, SPLITS, ShardInfo, ShardWriter, dtype_for_vocab, split_of, write_manifest
 from dataprep.tokenizer.textio import InputError, expand_inputs, read_documents
 
 MARKERS = ".done"
@@ -93,7 +93,7 @@ def pack_shard(task: ShardTask) -> dict[str, Any]:
         for writer in writers.values():
             writer.abort()
         raise
-    record = {"input": task.input, "input_size": os.path.getsize(task.input),
+    record = {"input": task.input, "input_size": os.path.getsize(task.input), "dtype": dtype.name,
               "tokenizer_sha256": task.tokenizer_sha256, "characters": chars, "empty_documents": empty,
               "shards": {split: dataclasses.asdict(info) for split, info in infos.items()}}
     write_json(marker_path(task.output, task.name), record)
@@ -130,8 +130,18 @@ def _finished(task: ShardTask) -> dict[str, Any] | None:
     record = json.loads(path.read_text(encoding="utf-8"))
     same = (record.get("tokenizer_sha256") == task.tokenizer_sha256
             and record.get("input_size") == os.path.getsize(task.input))
-    files = [Path(task.output) / f"{split}/{task.name}.{ext}" for split in SPLITS for ext in ("bin", "idx")]
-    return record if same and all(f.is_file() for f in files) else None
+    return record if same and all(_sizes_match(task, split, record) for split in SPLITS) else None
+
+
+def _sizes_match(task: ShardTask, split: str, record: dict[str, Any]) -> bool:
+    """Cheap check that a finished shard's files are still whole (a truncated one is packed again)."""
+    info, itemsize = record["shards"][split], np.dtype(record["dtype"]).itemsize
+    expected = {"bin": info["num_tokens"] * itemsize, "idx": HEADER.size + 8 * (info["num_documents"] + 1)}
+    for ext, size in expected.items():
+        path = Path(task.output) / split / f"{task.name}.{ext}"
+        if not path.is_file() or path.stat().st_size != size:
+            return False
+    return True
 
 
 def plan_tasks(config: PackConfig) -> list[ShardTask]:

@@ -61,6 +61,12 @@ def test_rerun_skips_finished_shards_and_redoes_missing_ones(corpus, tmp_path):
     third_logs = []
     pack(_config(corpus, out, num_workers=1), log=third_logs.append)
     assert "3 already done, 0 to do" in third_logs[0]
+    damaged = out / "train" / "part-00002.bin"
+    damaged.write_bytes(damaged.read_bytes()[:-4])                  # truncated after it was finished
+    fourth_logs = []
+    pack(_config(corpus, out, num_workers=1), log=fourth_logs.append)
+    assert fourth_logs[1:] == ["pack: shard part-00002 done"]
+    assert PackedCorpus(out, verify=True).num_tokens == first["splits"]["train"]["num_tokens"]
 
 
 def test_corrupt_input_shard_is_named_and_others_finish(corpus, tmp_path):
