@@ -1,10 +1,11 @@
 """One rank of a parallel-layout run for tests/test_parallel_train.py (started once per rank).
 
-    python tests/parallel_worker.py OUT.pt [--init WEIGHTS.pt] key=value ...
+    python tests/parallel_worker.py OUT.pt [--init model.safetensors] key=value ...
 
 Trains the tiny model through `pipeline.engine.build_engine` on seeded random tokens (the same
 global batch at every step whatever the layout; each data-parallel replica takes its slice),
-then consolidates the weights. Rank 0 writes {"losses", "weights", "groups"} to OUT.pt.
+then consolidates the weights. Rank 0 writes {"losses", "grad_norms", "weights", group ranks} to
+OUT.pt and the weights in the checkpoint format (model.safetensors + model_config.yaml) beside it.
 """
 from __future__ import annotations
 
@@ -19,10 +20,11 @@ sys.path.insert(0, str(REPO))
 
 from common.config import load_config  # noqa: E402
 from pipeline import dist  # noqa: E402
+from pipeline.checkpoint import CONSOLIDATED, write_consolidated  # noqa: E402
 from pipeline.config import TrainConfig  # noqa: E402
 from pipeline.engine import build_engine  # noqa: E402
 from pipeline.model import Transformer  # noqa: E402
-from pipeline.parallel.consolidate import full_state_dict  # noqa: E402
+from pipeline.parallel.consolidate import full_state_dict, load_consolidated  # noqa: E402
 from pipeline.parallel.layout import ProcessGroups, check_layout  # noqa: E402
 
 
@@ -39,9 +41,9 @@ def global_batch(step: int, cfg: TrainConfig) -> torch.Tensor:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
-    parser.add_argument("--init", help="torch.save'd full state dict to start from (weights_only)")
+    parser.add_argument("--init", help="consolidated model.safetensors to start from")
     parser.add_argument("overrides", nargs="*")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     cfg = load_config(TrainConfig, REPO / "configs/train/tiny_cpu.yaml", args.overrides)
     torch.set_num_threads(1)
     dist.init()
@@ -49,7 +51,7 @@ def main() -> None:
     torch.manual_seed(cfg.run.seed)
     model = Transformer(cfg.model)
     if args.init:
-        model.load_state_dict(torch.load(args.init, weights_only=True))
+        load_consolidated(model, args.init)
     step = build_engine(cfg, model)
     groups = getattr(step, "groups", None) or ProcessGroups(topology)
     per_rank = cfg.parallel.global_batch // step.dp_size
@@ -61,6 +63,7 @@ def main() -> None:
     weights = full_state_dict(step.engine.module, cfg.model, groups)
     deepspeed_groups = deepspeed_tensor_group_ranks() if cfg.parallel.tp > 1 else None
     if dist.rank() == 0:
+        write_consolidated(Path(args.out).parent / CONSOLIDATED, weights, cfg.model, "test")
         torch.save({"losses": losses, "grad_norms": grad_norms, "weights": weights, "our_tensor_ranks": groups.ranks("tensor"),
                     "deepspeed_tensor_ranks": deepspeed_groups}, args.out)
     dist.shutdown()

@@ -44,12 +44,21 @@ def run_layout(out_dir: Path, ranks: int, overrides: list[str], init: Path | Non
             if p.poll() is None:
                 p.kill()
     assert codes == [0] * ranks, "\n".join(log.read_text()[-3000:] for log in logs)
-    return torch.load(out, weights_only=True)
+    return {**torch.load(out, weights_only=True), "dir": out_dir}
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> dict:
-    return run_layout(tmp_path_factory.mktemp("reference"), 1, [])
+def reference(tmp_path_factory):
+    """Single-process results per model/init variant, each run once for the whole file."""
+    cache: dict[tuple, dict] = {}
+
+    def get(*overrides: str, init: Path | None = None) -> dict:
+        key = (overrides, init)
+        if key not in cache:
+            cache[key] = run_layout(tmp_path_factory.mktemp("reference"), 1, list(overrides), init)
+        return cache[key]
+
+    return get
 
 
 def assert_same_run(result: dict, reference: dict) -> None:
@@ -65,20 +74,38 @@ def assert_same_run(result: dict, reference: dict) -> None:
 
 
 def test_reference_learns_and_clips(reference):
-    losses = reference["losses"]
+    result = reference()
+    losses = result["losses"]
     assert losses[-1] < losses[0] - 0.3, losses
-    assert max(reference["grad_norms"]) > CLIP, "clipping must be active for the comparison to cover it"
+    assert max(result["grad_norms"]) > CLIP, "clipping must be active for the comparison to cover it"
+
+
+TIED = "model.tie_embeddings=true"
 
 
 @pytest.mark.parametrize("name,ranks,overrides", [
     ("tp2", 2, ["parallel.tp=2", "parallel.zero_stage=1"]),
-    ("pp2_checkpointing", 2, ["parallel.pp=2", "parallel.zero_stage=1", "parallel.activation_checkpointing=true"]),
+    ("pp2_tied_checkpointing", 2, ["parallel.pp=2", "parallel.zero_stage=1", TIED,
+                                   "parallel.activation_checkpointing=true"]),
     ("zero3_dp2", 2, ["parallel.zero_stage=3"]),
     ("tp2_dp2_zero2", 4, ["parallel.tp=2", "parallel.zero_stage=2"]),
 ])
 def test_layout_matches_single_process(tmp_path, reference, name, ranks, overrides):
     result = run_layout(tmp_path, ranks, overrides)
-    assert_same_run(result, reference)
+    assert_same_run(result, reference(*[o for o in overrides if o == TIED]))
     if "parallel.tp=2" in overrides:
         # Our rank layout (data loading, consolidation) and AutoTP's own groups must agree.
         assert result["our_tensor_ranks"] == result["deepspeed_tensor_ranks"] == [0, 1]
+
+
+def test_new_layout_starts_from_consolidated_weights(tmp_path, reference):
+    """Weights consolidated from one layout seed a run under another: the pipeline run continues
+    exactly like a single process started from the same model.safetensors."""
+    trained = reference()
+    weights = trained["dir"] / "model.safetensors"
+    assert weights.is_file()
+    steps = ["train.steps=3"]
+    expected = reference(*steps, init=weights)
+    result = run_layout(tmp_path, 2, ["parallel.pp=2", *steps], init=weights)
+    assert_same_run(result, expected)
+    assert expected["losses"][0] < trained["losses"][0] - 0.3   # it did start from the trained weights

@@ -13,15 +13,14 @@ from typing import Any
 import torch
 
 from pipeline import dist
+from pipeline.checkpoint import CONSOLIDATED, write_consolidated
 from pipeline.config import TrainConfig
 from pipeline.engine import DeepSpeedStep
 from pipeline.parallel.consolidate import full_state_dict
 from pipeline.parallel.layout import LayoutError, ProcessGroups, Topology, check_layout
 from pipeline.parallel.pipeline import PipelineStep
 
-CONSOLIDATED = "model.safetensors"
-
-__all__ = ["CONSOLIDATED", "LayoutError", "Topology", "build_parallel_engine", "check_layout"]
+__all__ = ["LayoutError", "Topology", "build_parallel_engine", "check_layout"]
 
 
 class _Consolidating:
@@ -42,8 +41,6 @@ class _Consolidating:
         super().save(save_dir, tag, client_state)  # type: ignore[misc]
         weights = self.full_state_dict()
         if weights is not None:
-            from pipeline.checkpoint import write_consolidated
-
             write_consolidated(Path(save_dir) / tag / CONSOLIDATED, weights, self.cfg.model, f"{save_dir}/{tag}")
 
 

@@ -9,11 +9,18 @@ dimension, and the data-rank-0 / tensor-rank-0 rank of every pipeline stage send
 rank 0. The result has exactly the keys and shapes of `Transformer(cfg.model).state_dict()`.
 
 Collective: every rank must call `full_state_dict`, in the same program order.
+
+`load_consolidated` is the way back, and how a run changes layout: a new run under any tp/pp/dp
+layout starts from a `model.safetensors` (optimizer moments start fresh). DeepSpeed's own
+checkpoints resume only under the layout that wrote them.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
+from common.config import ConfigError
 from pipeline.model import ModelConfig, Transformer
 from pipeline.parallel.layout import ProcessGroups
 from pipeline.parallel.pipeline import model_name
@@ -66,3 +73,28 @@ def _complete(weights: dict[str, torch.Tensor], model_cfg: ModelConfig) -> dict[
         raise RuntimeError(f"consolidation does not match the model: missing {missing}, unexpected {extra}, "
                            f"wrong shape {wrong}")
     return {name: weights[name] for name in expected}
+
+
+def load_consolidated(model: Transformer, path: str | Path) -> None:
+    """Copy a consolidated `model.safetensors` (written under any layout) into a plain model."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: consolidated weights not found (expected a model.safetensors)")
+    try:
+        weights = load_file(path)
+    except SafetensorError as exc:
+        raise ConfigError(f"{path}: not a readable safetensors file ({exc})") from None
+    expected = model.state_dict()
+    for name, tensor in expected.items():
+        if name not in weights:
+            raise ConfigError(f"{path}: parameter {name!r} is missing; was it written for another model config?")
+        if weights[name].shape != tensor.shape:
+            raise ConfigError(f"{path}: parameter {name!r} has shape {tuple(weights[name].shape)}, the model "
+                              f"config needs {tuple(tensor.shape)}")
+    extra = sorted(set(weights) - set(expected))
+    if extra:
+        raise ConfigError(f"{path}: unexpected parameter {extra[0]!r}; was it written for another model config?")
+    model.load_state_dict(weights)
