@@ -72,6 +72,10 @@ class Trainer:
             raise ConfigError(f"{cfg.data.packed_dir}: the train split is too small for one sample of "
                               f"data.seq_len {cfg.data.seq_len}")
         self.val_samples = load_samples(cfg, "validation")
+        self.resume_from = checkpoint.latest_complete(self.run_dir)
+        self.resume_state = checkpoint.read_state(self.resume_from) if self.resume_from else None
+        if self.resume_state is not None:      # refuse before the costly engine build
+            checkpoint.check_resumable(self.resume_state, cfg, self.resume_from)
 
         seed_everything(cfg.run.seed)
         self.step_fn: TrainStep = build_engine(cfg, Transformer(cfg.model))
@@ -86,11 +90,9 @@ class Trainer:
         self.flops_fraction = (cfg.model.flops_per_token(cfg.data.seq_len) / (peak * self.world)) if peak else None
 
     def resume(self) -> int:
-        ckpt = checkpoint.latest_complete(self.run_dir)
-        if ckpt is None:
+        ckpt, state = self.resume_from, self.resume_state
+        if ckpt is None or state is None:
             return 0
-        state = checkpoint.read_state(ckpt)
-        checkpoint.check_resumable(state, self.cfg, ckpt)
         self.step_fn.load(ckpt.parent, ckpt.name, state["step"])
         checkpoint.load_rng(ckpt, self.rank)
         if self.rank == 0:

@@ -1,0 +1,126 @@
+"""Checkpoints: exact resume after SIGKILL, requeue on SIGUSR1, refusal of a changed model, consolidation."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from pipeline import checkpoint
+from pipeline.config import EXIT_REQUEUE
+from pipeline.metrics import read_metrics
+from pipeline.model import ModelConfig, Transformer
+from train_fixtures import REPO, base_env, launch, tiny_overrides, train, wait_all, wandb_runs, write_corpus
+
+EXACT = ("step", "loss", "lr", "grad_norm", "val_loss")
+
+
+@pytest.fixture(scope="module")
+def packed(tmp_path_factory):
+    return write_corpus(tmp_path_factory.mktemp("packed"))
+
+
+def wait_for_step(run_dir, step: int, procs, timeout: float = 90) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = read_metrics_safely(run_dir / "metrics.jsonl")
+        if done and done[-1]["step"] >= step:
+            return done[-1]["step"]
+        assert all(p.poll() is None for p in procs), "training exited before it could be interrupted"
+        time.sleep(0.02)
+    raise TimeoutError(f"step {step} not reached in {timeout} s")
+
+
+def read_metrics_safely(path):
+    try:
+        return read_metrics(path)
+    except ValueError:          # caught a line half-appended
+        return []
+
+
+def same_numbers(got, want):
+    assert [{k: r.get(k) for k in EXACT} for r in got] == [{k: r.get(k) for k in EXACT} for r in want]
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_repeats_the_uninterrupted_run_exactly(packed, tmp_path):
+    steps = 60
+    opts = {"train.steps": steps, "checkpoint.every": 10, "checkpoint.keep_last": 2, "train.eval_every": 20}
+    reference = tmp_path / "reference"
+    assert train(tiny_overrides(packed, reference, **opts), 1, tmp_path) == [0]
+
+    run = tmp_path / "killed"
+    procs = launch(tiny_overrides(packed, run, **opts), 1, log_dir=tmp_path)
+    killed_at = wait_for_step(run, 25, procs)
+    procs[0].send_signal(signal.SIGKILL)
+    assert wait_all(procs) == [-signal.SIGKILL]
+    assert killed_at < steps
+    # a writer killed mid-save leaves a checkpoint without COMPLETE: it must be ignored and removed
+    half_written = checkpoint.checkpoints_dir(run) / checkpoint.tag_for(steps - 1)
+    half_written.mkdir()
+    (half_written / "mp_rank_00_model_states.pt").write_bytes(b"truncated")
+    latest = checkpoint.latest_complete(run)
+    assert latest is not None and 20 <= int(latest.name.split("_")[1]) <= killed_at
+
+    assert train(tiny_overrides(packed, run, **opts), 1, tmp_path) == [0]
+    assert not half_written.exists()
+    same_numbers(read_metrics(run / "metrics.jsonl"), read_metrics(reference / "metrics.jsonl"))
+    kept = [p.name for p in checkpoint.complete_checkpoints(run)]
+    assert kept == [checkpoint.tag_for(50), checkpoint.tag_for(60)]        # keep_last = 2
+    assert (run / "loss.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_sigusr1_checkpoints_exits_85_and_the_rerun_continues_the_same_wandb_run(packed, tmp_path):
+    steps = 40
+    opts = {"parallel.zero_stage": 2, "train.steps": steps, "checkpoint.every": 1000, "train.eval_every": 1000,
+            "wandb.mode": "offline"}
+    procs = launch(tiny_overrides(packed, tmp_path, **opts), 2, log_dir=tmp_path)
+    wait_for_step(tmp_path, 5, procs)
+    procs[0].send_signal(signal.SIGUSR1)          # one rank only: the ranks must agree among themselves
+    assert wait_all(procs) == [EXIT_REQUEUE, EXIT_REQUEUE]
+    first = read_metrics(tmp_path / "metrics.jsonl")
+    stopped = first[-1]["step"]
+    assert 5 <= stopped < steps
+    latest = checkpoint.latest_complete(tmp_path)
+    assert latest is not None and latest.name == checkpoint.tag_for(stopped)
+    state = checkpoint.read_state(latest)
+    assert state["step"] == stopped and state["samples_consumed"] == stopped * 4
+    run_id = (tmp_path / "wandb_run_id").read_text().strip()
+    assert state["wandb_run_id"] == run_id
+
+    assert train(tiny_overrides(packed, tmp_path, **opts), 2, tmp_path) == [0, 0]
+    records = read_metrics(tmp_path / "metrics.jsonl")
+    assert [r["step"] for r in records] == list(range(1, steps + 1))
+    assert (tmp_path / "wandb_run_id").read_text().strip() == run_id
+    runs = wandb_runs(tmp_path)
+    assert [rid for rid, _ in runs] == [run_id, run_id]
+    logged = [row for _, history in runs for row in history]
+    assert [row["_step"] for row in logged] == list(range(1, steps + 1))
+    for row, record in zip(logged, records):
+        for key in ("loss", "lr", "grad_norm", "tokens_per_s"):
+            assert row[key] == record[key], (key, record["step"])
+
+
+@pytest.mark.slow
+def test_changed_model_is_refused_and_any_stage_consolidates(packed, tmp_path):
+    assert train(tiny_overrides(packed, tmp_path, **{"parallel.zero_stage": 0, "train.steps": 3}), 1, tmp_path) == [0]
+    out = tmp_path / "export" / "model.safetensors"
+    checkpoint.consolidate(tmp_path, out)
+    weights = load_file(out)
+    model_cfg = ModelConfig(**__import__("yaml").safe_load((out.parent / "model_config.yaml").read_text()))
+    model = Transformer(model_cfg)
+    model.load_state_dict(weights)            # strict: our names, every parameter
+    assert set(weights) == set(model.state_dict())
+    assert model_cfg.dim == 32 and all(t.dtype == torch.float32 for t in weights.values())
+
+    result = subprocess.run(
+        [os.sys.executable, "-m", "pipeline.train", "--config", "configs/train/tiny_cpu.yaml",
+         *tiny_overrides(packed, tmp_path, **{"train.steps": 6, "model.dim": 64})],
+        cwd=REPO, env=base_env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "different model config" in result.stderr and "Traceback" not in result.stderr
