@@ -59,7 +59,8 @@ def test_signal_checkpoints_requeues_and_resumes_as_one_run(slurm_cluster, tmp_p
     job_id, run_dir = _submit(slurm_cluster, tmp_path, **{"train.steps": steps, "checkpoint.every": 1000,
                                                           "train.eval_every": 1000})
     deadline = time.monotonic() + 90
-    while len(_metrics(run_dir)) < 3:              # training is running: the batch trap is set
+    metrics = run_dir / "metrics.jsonl"
+    while not metrics.exists() or metrics.read_text().count("\n") < 3:   # training runs: the trap is set
         assert time.monotonic() < deadline and slurm_cluster.job_state(job_id) in ("PENDING", "RUNNING"), \
             _logs(run_dir)
         time.sleep(0.3)
