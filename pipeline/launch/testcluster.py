@@ -262,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
                             description="Start a two-node Slurm test cluster; Ctrl-C stops it.").parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
     cluster = start_cluster()
-    print(f"cluster up: export SLURM_CONF={cluster.conf} {MARKER}={cluster.root}", flush=True)
+    # only SLURM_CONF: a shell carrying the marker would be ended with the cluster
+    print(f"cluster up: export SLURM_CONF={cluster.conf}", flush=True)
     try:
         signal.pause()
     except KeyboardInterrupt:
