@@ -15,6 +15,7 @@ recomputed from the new config at the resumed step. Other optimizer settings com
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import hashlib
 import json
@@ -221,3 +222,22 @@ def consolidate(path: str | Path, out: str | Path) -> Path:
     ckpt = resolve_checkpoint(path)
     weights, model_cfg = fp32_state_dict(ckpt)
     return write_consolidated(Path(out), weights, model_cfg, str(ckpt))
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """`pretrain consolidate RUN_DIR_OR_CKPT -o OUT`: registered by pipeline/cli.py."""
+    parser = subparsers.add_parser(
+        "consolidate", help="merge a checkpoint (any ZeRO stage) into one fp32 model.safetensors",
+        description="Write model.safetensors (fp32, our parameter names) and model_config.yaml from the latest "
+                    "complete checkpoint of a run dir, or from one checkpoint dir.")
+    parser.add_argument("path", help="run dir, its checkpoints/ dir, or a checkpoints/step_* dir")
+    parser.add_argument("-o", "--output", required=True,
+                        help="output .safetensors file, or a directory to hold model.safetensors")
+    parser.set_defaults(func=_consolidate_command)
+
+
+def _consolidate_command(args: argparse.Namespace) -> int:
+    out = Path(args.output)
+    written = consolidate(args.path, out if out.suffix == ".safetensors" else out / CONSOLIDATED)
+    print(f"wrote {written} and {written.parent / 'model_config.yaml'}")
+    return 0

@@ -15,6 +15,8 @@ from common.config import ConfigError
 # subcommand -> module that defines it
 COMMANDS: dict[str, str] = {
     "train": "pipeline.train",
+    "consolidate": "pipeline.checkpoint",
+    "generate": "pipeline.generate",
     "submit": "pipeline.launch.slurm",
     "submit-dataprep": "pipeline.launch.dataprep_jobs",
     "export-hf": "pipeline.export_hf",
