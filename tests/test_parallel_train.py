@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.train_fixtures import REPO, base_env, free_port
+from train_fixtures import REPO, base_env, free_port
 
 WORKER = REPO / "tests" / "parallel_worker.py"
 CLIP = 0.5
@@ -73,6 +73,7 @@ def assert_same_run(result: dict, reference: dict) -> None:
         assert diff < 5e-5, f"{name}: consolidated weights differ by {diff:.2e}"
 
 
+@pytest.mark.slow
 def test_reference_learns_and_clips(reference):
     result = reference()
     losses = result["losses"]
@@ -83,6 +84,7 @@ def test_reference_learns_and_clips(reference):
 TIED = "model.tie_embeddings=true"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,ranks,overrides", [
     ("tp2", 2, ["parallel.tp=2", "parallel.zero_stage=1"]),
     ("pp2_tied_checkpointing", 2, ["parallel.pp=2", "parallel.zero_stage=1", TIED,
@@ -98,6 +100,7 @@ def test_layout_matches_single_process(tmp_path, reference, name, ranks, overrid
         assert result["our_tensor_ranks"] == result["deepspeed_tensor_ranks"] == [0, 1]
 
 
+@pytest.mark.slow
 def test_new_layout_starts_from_consolidated_weights(tmp_path, reference):
     """Weights consolidated from one layout seed a run under another: the pipeline run continues
     exactly like a single process started from the same model.safetensors."""

@@ -1,0 +1,161 @@
+"""Layout checks, rank topology, AutoTP partition rules, pipeline names, consolidated-weight loading,
+and the real CLI: a bad layout fails fast; a tp=2 run trains like one process and consolidates."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from common.config import ConfigError, load_config
+from pipeline.checkpoint import CONSOLIDATED, consolidate, latest_complete, write_consolidated
+from pipeline.config import TrainConfig
+from pipeline.metrics import read_metrics
+from pipeline.model import ModelConfig, Transformer
+from pipeline.parallel.consolidate import load_consolidated
+from pipeline.parallel.layout import LayoutError, Topology, check_layout
+from pipeline.parallel.pipeline import model_name
+from pipeline.parallel.tensor import autotp_section, shard_dim
+from train_fixtures import REPO, base_env, tiny_overrides, train, write_corpus
+
+TINY = REPO / "configs" / "train" / "tiny_cpu.yaml"
+
+
+def config(*overrides: str) -> TrainConfig:
+    return load_config(TrainConfig, TINY, list(overrides))
+
+
+@pytest.mark.parametrize("world,overrides,message", [
+    (3, ["parallel.tp=2"], "world size 3 is not divisible by parallel.tp x parallel.pp = 2 x 1 = 2"),
+    (3, ["parallel.tp=3"], "model.n_heads (4) is not divisible by parallel.tp (3)"),
+    (4, ["model.n_kv_heads=2", "parallel.tp=4", "parallel.global_batch=4"],
+     "model.n_kv_heads (2) is not divisible by parallel.tp (4)"),
+    (4, ["parallel.pp=4"], "model.n_layers (2) is smaller than parallel.pp (4)"),
+    (4, ["parallel.micro_batch=4", "parallel.global_batch=8"],
+     "parallel.global_batch (8) is not divisible by parallel.micro_batch x data-parallel size = 4 x 4 = 16"),
+    (2, ["parallel.pp=2", "parallel.zero_stage=2"],
+     "parallel.zero_stage=2 cannot be combined with pipeline parallelism"),
+    (4, ["parallel.pp=2", "parallel.tp=2"], "parallel.tp=2 together with parallel.pp=2 is not supported yet"),
+])
+def test_bad_layouts_are_named(world, overrides, message):
+    cfg = config(*overrides)
+    with pytest.raises(LayoutError) as caught:
+        check_layout(cfg.parallel, cfg.model, world)
+    assert message in str(caught.value)
+    assert isinstance(caught.value, ConfigError)
+
+
+def test_zero3_with_pipeline_says_what_to_use():
+    cfg = config("parallel.pp=2", "parallel.zero_stage=3")
+    with pytest.raises(LayoutError, match=r"use parallel.zero_stage=1 or parallel.pp=1"):
+        check_layout(cfg.parallel, cfg.model, 2)
+
+
+def test_topology_matches_deepspeed_rank_order():
+    """Our coordinates agree with DeepSpeed's PipeModelDataParallelTopology (and AutoTP's (dp, tp) mesh)."""
+    from deepspeed.runtime.pipe.topology import PipeModelDataParallelTopology
+
+    topo = Topology(tp=2, pp=2, dp=3)
+    theirs = PipeModelDataParallelTopology(num_pp=2, num_mp=2, num_dp=3)
+    for rank in range(topo.world_size):
+        coord = theirs.get_coord(rank)
+        assert topo.coords(rank) == (coord.pipe, coord.data, coord.model)
+        assert topo.rank(*topo.coords(rank)) == rank
+    for groups in (topo.tensor_groups(), topo.data_groups(), topo.pipe_groups(), topo.model_groups()):
+        assert sorted(r for g in groups for r in g) == list(range(topo.world_size))
+    assert topo.tensor_groups()[0] == [0, 1] and topo.data_groups()[0] == [0, 2, 4]
+    assert topo.pipe_groups()[0] == [0, 6]
+
+
+def test_partition_rules_cover_every_matrix_of_the_model():
+    model = Transformer(ModelConfig(n_layers=2))
+    dims = {name: shard_dim(name) for name, _ in model.named_parameters()}
+    assert dims["layers.1.attention.wq.weight"] == 0 and dims["layers.0.feed_forward.w3.weight"] == 0
+    assert dims["layers.0.attention.wo.weight"] == 1 and dims["layers.1.feed_forward.w2.weight"] == 1
+    assert dims["tok_embeddings.weight"] is None and dims["output.weight"] is None
+    assert dims["layers.0.attention_norm.weight"] is None
+    sharded = [n for n, d in dims.items() if d is not None]
+    assert len(sharded) == 2 * 7
+    section = autotp_section(2)
+    assert section["autotp_size"] == 2 and section["partition_config"]["strict_mode"] is True
+
+
+@pytest.mark.parametrize("pipe_name,ours", [
+    ("0.tok_embeddings.weight", "tok_embeddings.weight"),
+    ("tied_modules.embed.tok_embeddings.weight", "tok_embeddings.weight"),
+    ("1.attention.wq.weight", "layers.0.attention.wq.weight"),
+    ("2.feed_forward.w2.weight", "layers.1.feed_forward.w2.weight"),
+    ("3.norm.weight", "norm.weight"),
+    ("4.output.weight", "output.weight"),
+])
+def test_pipeline_names_map_to_model_names(pipe_name, ours):
+    assert model_name(pipe_name, n_layers=2) == ours
+
+
+def test_load_consolidated_rejects_other_models(tmp_path):
+    small = ModelConfig(vocab_size=64, dim=16, n_layers=1, n_heads=2)
+    path = write_consolidated(tmp_path / CONSOLIDATED, Transformer(small).state_dict(), small, "test")
+    model = Transformer(small)
+    load_consolidated(model, path)
+    with pytest.raises(ConfigError, match="has shape"):
+        load_consolidated(Transformer(ModelConfig(vocab_size=64, dim=32, n_layers=1, n_heads=2)), path)
+    with pytest.raises(ConfigError, match="is missing"):
+        load_consolidated(Transformer(ModelConfig(vocab_size=64, dim=16, n_layers=2, n_heads=2)), path)
+    with pytest.raises(ConfigError, match="not found"):
+        load_consolidated(model, tmp_path / "nope.safetensors")
+
+
+# ---- through the real CLI ----
+
+def test_cli_rejects_zero2_pipeline_on_every_rank_before_any_group():
+    """Two real ranks with a bad layout: both exit at once with the sentence (no rendezvous, no hang)."""
+    env = base_env()
+    procs = []
+    for rank in range(2):
+        env_rank = dict(env, RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                        MASTER_PORT="1")   # nothing listens on port 1: a rendezvous attempt would fail loudly
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "pipeline.train", "--config", str(TINY), "parallel.pp=2", "parallel.zero_stage=2"],
+            cwd=REPO, env=env_rank, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    for proc in procs:
+        _, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 2
+        assert "cannot be combined with pipeline parallelism" in stderr
+        assert "use parallel.zero_stage=1 or parallel.pp=1" in stderr
+        assert "Traceback" not in stderr
+
+
+def test_cli_rejects_indivisible_world_single_process():
+    result = subprocess.run([sys.executable, "-m", "pipeline.train", "--config", str(TINY), "parallel.tp=2"],
+                            cwd=REPO, env=base_env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "world size 1 is not divisible by parallel.tp x parallel.pp = 2 x 1 = 2" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_cli_tensor_parallel_run_matches_single_process_and_consolidates(tmp_path):
+    """`python -m pipeline.train` with tp=2 on a packed corpus: the same losses as one process, and the
+    checkpoint's model.safetensors (written at save time) equals the single-process consolidated weights."""
+    packed = write_corpus(tmp_path / "packed")
+    runs = {}
+    for name, ranks, extra in (("single", 1, {}), ("tp2", 2, {"parallel.tp": 2})):
+        run = tmp_path / name
+        run.mkdir()
+        overrides = tiny_overrides(packed, run, **{"train.steps": 10, "checkpoint.every": 10, **extra})
+        assert train(overrides, ranks, run) == [0] * ranks, (run / "rank0.log").read_text()[-3000:]
+        runs[name] = run
+    single, tp2 = (read_metrics(runs[n] / "metrics.jsonl") for n in ("single", "tp2"))
+    assert [r["loss"] for r in tp2] == pytest.approx([r["loss"] for r in single], rel=1e-4)
+    assert tp2[-1]["val_loss"] == pytest.approx(single[-1]["val_loss"], rel=1e-4)
+    ckpt = latest_complete(runs["tp2"])
+    assert (ckpt / CONSOLIDATED).is_file()
+    weights = {}
+    for name, run in runs.items():
+        weights[name] = load_file(consolidate(run, tmp_path / f"{name}-export" / CONSOLIDATED))
+    assert weights["tp2"].keys() == weights["single"].keys()
+    for key, value in weights["single"].items():
+        assert torch.allclose(weights["tp2"][key], value, atol=5e-5, rtol=0), key
+
