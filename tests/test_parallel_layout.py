@@ -47,6 +47,13 @@ def test_bad_layouts_are_named(world, overrides, message):
     assert isinstance(caught.value, ConfigError)
 
 
+@pytest.mark.parametrize("name,world", [("tp2", 2), ("pp2", 2), ("tp2_dp2", 4)])
+def test_example_layouts_are_valid(name, world):
+    cfg = load_config(TrainConfig, REPO / "configs" / "train" / f"{name}.yaml")
+    topology = check_layout(cfg.parallel, cfg.model, world)
+    assert topology.world_size == world
+
+
 def test_zero3_with_pipeline_says_what_to_use():
     cfg = config("parallel.pp=2", "parallel.zero_stage=3")
     with pytest.raises(LayoutError, match=r"use parallel.zero_stage=1 or parallel.pp=1"):
