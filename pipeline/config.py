@@ -80,7 +80,9 @@ class CheckpointConfig:
 @dataclasses.dataclass
 class WandbConfig:
     project: str = "zhen-pretrain"
-    mode: Literal["offline", "online", "disabled"] = "offline"
+    # auto: online when this machine is logged in to W&B (WANDB_API_KEY or ~/.netrc), else offline.
+    # The WANDB_MODE environment variable, when set, wins over this.
+    mode: Literal["auto", "offline", "online", "disabled"] = "auto"
     entity: str | None = None
     name: str | None = None
 

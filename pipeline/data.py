@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from dataprep.packed import TrainingSamples, sample_order
+from dataprep.packed import PackedCorpus, TrainingSamples, sample_order
 
 
 class TrainBatches:
@@ -58,3 +58,23 @@ def eval_micro_batches(samples: TrainingSamples, max_samples: int, micro_batch: 
 
 def stack(samples: TrainingSamples, ids: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.stack([samples[int(i)] for i in ids]))
+
+
+def token_counts(corpus: PackedCorpus) -> np.ndarray:
+    """How often each id occurs in the training stream (documents plus one eos after each)."""
+    counts = np.zeros(corpus.vocab_size, dtype=np.int64)
+    for shard in corpus.shards:
+        counts += np.bincount(np.asarray(shard.tokens), minlength=corpus.vocab_size)[:corpus.vocab_size]
+        counts[corpus.eos_id] += shard.num_documents
+    return counts
+
+
+def unigram_baseline(train: PackedCorpus, validation: PackedCorpus) -> dict[str, float]:
+    """The loss to beat: entropy of the train split's token frequencies, and the cross-entropy those
+    (add-one smoothed) frequencies score on the validation split, in nats per token."""
+    train_counts, val_counts = token_counts(train), token_counts(validation)
+    probs = (train_counts + 1) / (train_counts.sum() + len(train_counts))
+    seen = train_counts > 0
+    observed = train_counts[seen] / train_counts.sum()
+    return {"train_unigram_entropy": float(-(observed * np.log(observed)).sum()),
+            "val_unigram_cross_entropy": float(-(val_counts * np.log(probs)).sum() / max(1, val_counts.sum()))}

@@ -9,8 +9,10 @@ reused on resume, so every restart continues the same W&B run.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import netrc
 import os
 import resource
 import secrets
@@ -68,6 +70,18 @@ def wandb_run_id(run_dir: Path) -> str:
     return run_id
 
 
+def wandb_mode(configured: str) -> str:
+    """WANDB_MODE wins; "auto" means online only where a W&B login exists (offline files otherwise)."""
+    mode = os.environ.get("WANDB_MODE") or configured
+    if mode != "auto":
+        return mode
+    logged_in = bool(os.environ.get("WANDB_API_KEY"))
+    if not logged_in:
+        with contextlib.suppress(OSError, netrc.NetrcParseError):
+            logged_in = netrc.netrc().authenticators("api.wandb.ai") is not None
+    return "online" if logged_in else "offline"
+
+
 class MetricsLogger:
     """Rank 0's recorder; every other rank gets one with enabled=False that does nothing."""
 
@@ -83,7 +97,7 @@ class MetricsLogger:
         with atomic_write(self.path, "w", encoding="utf-8") as handle:
             handle.writelines(json.dumps(r) + "\n" for r in kept)
         self.run_id = wandb_run_id(self.run_dir)
-        mode = os.environ.get("WANDB_MODE") or cfg.wandb.mode
+        mode = wandb_mode(cfg.wandb.mode)
         if mode != "disabled":
             import wandb
 

@@ -58,11 +58,11 @@ def load_samples(cfg: TrainConfig, split: str) -> TrainingSamples | None:
 
 
 class Trainer:
-    def __init__(self, cfg: TrainConfig):
+    def __init__(self, cfg: TrainConfig, stop: StopFlag):
         self.cfg = cfg
         self.run_dir = Path(cfg.run.dir)
         self.rank, self.world = dist.rank(), dist.world_size()
-        self.stop = StopFlag()
+        self.stop = stop
         if self.rank == 0:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             checkpoint.remove_incomplete(self.run_dir)
@@ -170,9 +170,10 @@ class Trainer:
 
 
 def train(cfg: TrainConfig) -> int:
+    stop = StopFlag()          # before the slow start-up: a signal then is honoured at the first step
     dist.init()
     try:
-        return Trainer(cfg).run()
+        return Trainer(cfg, stop).run()
     finally:
         dist.shutdown()
 

@@ -1,0 +1,61 @@
+"""Fast checks of the pieces under the training loop: DeepSpeed config, lr schedule, rank batching."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from common.config import ConfigError, load_config
+from dataprep.packed import PackedCorpus, TrainingSamples
+from pipeline.config import OptimConfig, TrainConfig
+from pipeline.data import TrainBatches, eval_micro_batches
+from pipeline.ds_config import build_ds_config
+from pipeline.schedule import lr_at
+from train_fixtures import write_corpus
+
+
+def cfg_with(*overrides: str) -> TrainConfig:
+    return load_config(TrainConfig, "configs/train/tiny_cpu.yaml", list(overrides))
+
+
+def test_ds_config_follows_the_train_config():
+    ds = build_ds_config(cfg_with("parallel.zero_stage=3", "parallel.global_batch=16", "parallel.micro_batch=2",
+                                  "optim.grad_clip=0.5"), world_size=2, on_gpu=False)
+    assert ds["gradient_accumulation_steps"] == 4 and ds["train_batch_size"] == 16
+    assert ds["train_micro_batch_size_per_gpu"] == 2 and ds["zero_optimization"]["stage"] == 3
+    assert ds["gradient_clipping"] == 0.5
+    assert ds["optimizer"]["type"] == "AdamW" and ds["optimizer"]["params"]["torch_adam"] is True
+    gpu = build_ds_config(cfg_with("train.precision=bf16"), world_size=2, on_gpu=True)
+    assert "torch_adam" not in gpu["optimizer"]["params"] and gpu["bf16"]["enabled"]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["parallel.global_batch=6"], "multiple of parallel.micro_batch"),
+    (["train.precision=fp16"], "fp16 is not supported on CPU"),
+    (["parallel.offload_optimizer=true"], "zero_stage >= 2"),
+])
+def test_ds_config_rejects_impossible_settings(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        build_ds_config(cfg_with(*overrides), world_size=2, on_gpu=False)
+
+
+def test_schedule_warms_up_linearly_then_decays_to_min_lr():
+    optim = OptimConfig(lr=1.0, min_lr=0.1, warmup_steps=4)
+    assert [lr_at(s, optim, 100) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    decay = [lr_at(s, optim, 100) for s in range(4, 101)]
+    assert decay[0] == pytest.approx(1.0) and decay[-1] == pytest.approx(0.1)
+    assert all(a >= b for a, b in zip(decay, decay[1:]))
+    assert lr_at(52, optim, 100) == pytest.approx(0.55)          # half way: the mean of lr and min_lr
+
+
+def test_rank_slices_make_up_the_same_global_batch_on_any_world_size(tmp_path):
+    samples = TrainingSamples(PackedCorpus(write_corpus(tmp_path, n_train=60, n_val=8)), 16)
+    single = TrainBatches(samples, 8, 2, 0, 1, seed=3)
+    for dp in (2, 4):
+        ranks = [TrainBatches(samples, 8, 2, r, dp, seed=3) for r in range(dp)]
+        for step in (0, 1, single.batches_per_epoch + 2):          # crosses into epoch 1
+            assert np.concatenate([b.sample_ids(step) for b in ranks]).tolist() == single.sample_ids(step).tolist()
+    first_epoch = np.concatenate([single.sample_ids(s) for s in range(single.batches_per_epoch)])
+    assert len(set(first_epoch.tolist())) == len(first_epoch)          # no sample twice in an epoch
+    assert [b.shape for b in single.micro_batches(0)] == [(2, 17)] * 4
+    evals = [eval_micro_batches(samples, 7, 2, r, 2) for r in range(2)]
+    assert [len(e) for e in evals] == [2, 2] and sum(b.shape[0] for e in evals for b in e) == 6
