@@ -53,7 +53,7 @@ def finish(proc: subprocess.Popen) -> tuple[int, str]:
 def test_killed_at_each_step_then_resumed_is_byte_identical(reference):
     root, args, expected = reference
     out = root / "killed"
-    for point in ("read:2", "linecount", "filter:5", "dedup", "write:0", "finalize"):
+    for point in ("read:2", "filter:5", "dedup", "write:0", "finalize"):
         code, err = finish(start(args, out, point))
         assert code == -signal.SIGKILL, f"kill at {point} did not happen: {err}"
         assert (out / "manifest.json").exists() == (point == "finalize")   # finalize dies before its marker
@@ -68,7 +68,7 @@ def test_killed_at_random_times_then_resumed_is_byte_identical(reference):
     out = root / "random"
     rng = random.Random(11)
     kills = 0
-    for _ in range(5):
+    for _ in range(3):
         proc = start(args, out)
         time.sleep(rng.uniform(0.3, 2.5))
         if proc.poll() is not None:

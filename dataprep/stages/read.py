@@ -8,7 +8,9 @@ rest of the file kept. Parquet is read with pyarrow, which gives row numbers and
 shard read just its row range; a row number is reported as the "line".
 
 Every record becomes either a Document (id kept from the input's id field, else
-`<file stem>:<line>`), a Quarantine record (broken JSON, missing or non-string text, an
+`<file stem>:<line>`, where a file found inside an input directory is named by its path from
+that directory's parent, e.g. `raw/sub/part-0:17`, so that equal stems in different folders do
+not collide), a Quarantine record (broken JSON, missing or non-string text, an
 unreadable file), or a removal with a reason (empty, too large) by the `ReadChecks` stage.
 """
 from __future__ import annotations
