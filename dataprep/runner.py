@@ -27,13 +27,14 @@ shards match input shards one to one, so outputs are the same whatever N or num_
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import multiprocessing
 import os
 import signal
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import IO, Any, Callable, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -41,7 +42,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from common.atomic import clean_stale_tmp, write_json, write_text
+from common.atomic import atomic_write, clean_stale_tmp, write_json, write_text
 from common.config import ConfigError
 from dataprep.config import DataConfig
 from dataprep.core import Document, Quarantine, Stage, StageStats
@@ -138,8 +139,8 @@ def _pipe(docs: Iterable[Document], stages: list[Stage], stats: list[StageStats]
     return docs
 
 
-def _doc_rows(docs: Iterable[Document]) -> list[dict[str, Any]]:
-    return [{"id": d.id, "text": d.text, "source": d.source, "line": d.meta.get("line", 0)} for d in docs]
+def _doc_row(doc: Document) -> dict[str, Any]:
+    return {"id": doc.id, "text": doc.text, "source": doc.source, "line": doc.meta.get("line", 0)}
 
 
 # ---- steps ------------------------------------------------------------------------------
@@ -169,7 +170,7 @@ def step_read(run: Run, shard: InputShard) -> None:
         for doc in docs:
             counts.update(set(lines.line_keys(doc, cfg.lines)))
     out = run.shard_dir("read", shard.index)
-    write_parquet(out / "docs.parquet", _doc_rows(docs), DOCS_SCHEMA)
+    write_parquet(out / "docs.parquet", [_doc_row(doc) for doc in docs], DOCS_SCHEMA)
     write_parquet(out / "linecounts.parquet", [{"key": k, "docs": n} for k, n in sorted(counts.items())],
                   LINECOUNT_SCHEMA)
     write_jsonl(out / "removed.jsonl", _removals(stats))
@@ -206,7 +207,7 @@ def step_filter(run: Run, shard: InputShard) -> None:
     docs = (Document(r["id"], r["text"], r["source"], {"line": r["line"]}) for r in rows)
     stages = _late_stages(cfg, _repeated(run))
     stats = _stats_for(stages)
-    kept = [{**_doc_rows([doc])[0], "lang": doc.meta["lang"]} for doc in _pipe(_tag_lang(docs, cfg), stages, stats)]
+    kept = [{**_doc_row(doc), "lang": doc.meta["lang"]} for doc in _pipe(_tag_lang(docs, cfg), stages, stats)]
     texts = [row["text"] for row in kept]
     mh = cfg.minhash
     sig, valid = minhash.signatures(texts, mh.num_perm, mh.seed, mh.han_ngram, mh.word_ngram, mh.batch_size) \
@@ -227,11 +228,13 @@ def _tag_lang(docs: Iterable[Document], cfg: DataConfig) -> Iterable[Document]:
         yield doc
 
 
-def step_dedup(run: Run, progress: bool = True) -> None:
+def step_dedup(run: Run) -> None:
+    """Global exact + near dedup over all shards in plan order; memory ~ documents x (16 + 8 + 36) bytes."""
     cfg, shards = run.cfg, run.shards()
     dirs = [run.shard_dir("filter", s.index) for s in shards]
+    valids = [np.load(d / "valid.npy") for d in dirs]
+    valid = np.concatenate(valids) if dirs else np.zeros(0, bool)
     hashes = np.concatenate([np.load(d / "hashes.npy") for d in dirs]) if dirs else np.zeros((0, 2), np.uint64)
-    valid = np.concatenate([np.load(d / "valid.npy") for d in dirs]) if dirs else np.zeros(0, bool)
     n = len(hashes)
     index = np.arange(n, dtype=np.int64)
     first = exact_dedup.first_occurrences(hashes) if cfg.exact_dedup.enabled else index
@@ -248,7 +251,7 @@ def step_dedup(run: Run, progress: bool = True) -> None:
                                           mh.false_negative_weight)
         store = minhash.SignatureStore([d / "sig.npy" for d in dirs])
         alive = np.flatnonzero(valid & (decision == KEEP))
-        bar = (lambda it: tqdm(it, desc="dedup: LSH bands", unit="band", disable=None)) if progress else None
+        bar = functools.partial(tqdm, desc="dedup: LSH bands", unit="band", disable=None)
         roots = minhash.lsh_clusters(store, alive, mh.threshold, bands, rows, bar).roots()
         decision[(roots != index) & (decision == KEEP)] = NEAR
         clusters = _clusters(run, shards, store, roots)
@@ -258,7 +261,7 @@ def step_dedup(run: Run, progress: bool = True) -> None:
         near.count("no_shingles", int((~valid & (decision != EXACT)).sum()))
     near.removed["near_duplicate"] = int((decision == NEAR).sum())
     near.kept = near.seen - near.removed["near_duplicate"]
-    offsets = np.cumsum([0] + [len(np.load(d / "valid.npy", mmap_mode="r")) for d in dirs])
+    offsets = np.cumsum([0] + [len(v) for v in valids])
     for s, lo, hi in zip(shards, offsets[:-1], offsets[1:]):
         write_npy(run.step_dir("dedup") / f"decision-{s.index:05d}.npy", decision[lo:hi])
     write_jsonl(run.out / "clusters.jsonl", clusters)
@@ -309,41 +312,47 @@ def step_write(run: Run, shard: InputShard) -> None:
 
 
 def step_finalize(run: Run) -> dict[str, Any]:
-    """Merge per-shard records, write the manifest, and check that every input doc is accounted for."""
+    """Merge per-shard records, write the manifest, and check that every input doc is accounted for.
+
+    removed.jsonl and quarantine.jsonl are streamed shard by shard, so memory does not grow
+    with the number of removed documents.
+    """
     shards = run.shards()
-    docs_in = removed = kept = 0
-    stages: dict[str, dict[str, Any]] = {}
-    quarantined: list[dict[str, Any]] = []
-    removals: list[dict[str, Any]] = []
+    docs_in = kept = 0
+    by_reason: Counter[str] = Counter()
     by_lang: Counter[str] = Counter()
+    quarantined: Counter[str] = Counter()
     lengths: dict[str, list[int]] = {"before": [], "after": []}
     stat_files = [run.step_dir("dedup") / "stats.json"]
-    for s in shards:
-        read_dir = run.shard_dir("read", s.index)
-        docs_in += json.loads((read_dir / "stats.json").read_text(encoding="utf-8"))["records"]
-        quarantined += read_jsonl(read_dir / "quarantine.jsonl")
-        for step in ("read", "filter", "write"):
-            removals += read_jsonl(run.shard_dir(step, s.index) / "removed.jsonl")
-        stat_files += [read_dir / "stats.json", run.shard_dir("filter", s.index) / "stats.json"]
-        before = pq.read_table(read_dir / "docs.parquet", columns=["text"])
-        lengths["before"] += pc.utf8_length(before.column("text")).to_pylist()
-        if run.clean_path(s.index).exists():
-            table = pq.read_table(run.clean_path(s.index), columns=["text", "lang"])
-            kept += table.num_rows
-            by_lang.update(table.column("lang").to_pylist())
-            lengths["after"] += pc.utf8_length(table.column("text")).to_pylist()
+    with atomic_write(run.out / "removed.jsonl", "w", encoding="utf-8") as removed_out, \
+            atomic_write(run.out / "quarantine.jsonl", "w", encoding="utf-8") as quarantine_out:
+        for s in shards:
+            read_dir = run.shard_dir("read", s.index)
+            docs_in += json.loads((read_dir / "stats.json").read_text(encoding="utf-8"))["records"]
+            for record in _copy_jsonl(read_dir / "quarantine.jsonl", quarantine_out):
+                quarantined[record["file"]] += 1
+            for step in ("read", "filter", "write"):
+                for record in _copy_jsonl(run.shard_dir(step, s.index) / "removed.jsonl", removed_out):
+                    by_reason[f"{record['stage']}/{record['reason']}"] += 1
+            stat_files += [read_dir / "stats.json", run.shard_dir("filter", s.index) / "stats.json"]
+            before = pq.read_table(read_dir / "docs.parquet", columns=["text"])
+            lengths["before"] += pc.utf8_length(before.column("text")).to_pylist()
+            if run.clean_path(s.index).exists():
+                table = pq.read_table(run.clean_path(s.index), columns=["text", "lang"])
+                kept += table.num_rows
+                by_lang.update(table.column("lang").to_pylist())
+                lengths["after"] += pc.utf8_length(table.column("text")).to_pylist()
+    stages: dict[str, dict[str, Any]] = {}
     for path in stat_files:
         for name, st in json.loads(path.read_text(encoding="utf-8"))["stages"].items():
             _add_stage(stages, name, st)
-    removed = len(removals)
-    write_jsonl(run.out / "removed.jsonl", removals)
-    write_jsonl(run.out / "quarantine.jsonl", quarantined)
     write_text(run.out / "lengths.json", json.dumps(lengths) + "\n")   # for the report's histograms
+    removed, n_quarantined = sum(by_reason.values()), sum(quarantined.values())
     manifest = {
         "settings_hash": run.cfg.settings_hash(), "inputs": run.cfg.inputs, "shards": len(shards),
-        "docs_in": docs_in, "kept": kept, "removed": removed, "quarantined": len(quarantined),
-        "kept_by_lang": dict(sorted(by_lang.items())), "chars_kept": sum(lengths["after"]),
-        "removed_by_reason": dict(sorted(Counter(f"{r['stage']}/{r['reason']}" for r in removals).items())),
+        "docs_in": docs_in, "kept": kept, "removed": removed, "quarantined": n_quarantined,
+        "kept_by_lang": dict(by_lang), "chars_kept": sum(lengths["after"]),
+        "removed_by_reason": dict(by_reason), "quarantined_by_file": dict(quarantined),
         "stage_order": [name for name in _stage_order(run.cfg) if name in stages],   # JSON keys get sorted
         "stages": stages,
         "outputs": {"clean": [run.clean_path(s.index).relative_to(run.out).as_posix() for s in shards
@@ -351,13 +360,21 @@ def step_finalize(run: Run) -> dict[str, Any]:
                     "removed": "removed.jsonl", "quarantine": "quarantine.jsonl", "clusters": "clusters.jsonl",
                     "lengths": "lengths.json"},
     }
-    if docs_in != kept + removed + len(quarantined):
+    if docs_in != kept + removed + n_quarantined:
         raise RunError(f"accounting broken in {run.out}: docs_in {docs_in} != kept {kept} + removed "
-                       f"{removed} + quarantined {len(quarantined)}")
+                       f"{removed} + quarantined {n_quarantined}")
     write_json(run.out / "manifest.json", manifest)
     for directory in [run.out, run.out / "clean", *(p for p in (run.out / "work").rglob("*") if p.is_dir())]:
         clean_stale_tmp(directory)
     return manifest
+
+
+def _copy_jsonl(path: Path, out: IO[str]) -> Iterator[dict[str, Any]]:
+    """Append a jsonl file's lines to `out` unchanged, yielding each parsed record."""
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            out.write(line)
+            yield json.loads(line)
 
 
 def _add_stage(stages: dict[str, dict[str, Any]], name: str, st: dict[str, Any]) -> None:
@@ -367,8 +384,6 @@ def _add_stage(stages: dict[str, dict[str, Any]], name: str, st: dict[str, Any])
     for key in ("removed", "counters"):
         for k, v in st[key].items():
             total[key][k] = total[key].get(k, 0) + v
-    for key in ("removed", "counters"):
-        total[key] = dict(sorted(total[key].items()))
 
 
 def _stage_order(cfg: DataConfig) -> list[str]:
