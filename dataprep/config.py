@@ -6,7 +6,6 @@ dataclasses, so each stage's knobs live beside the code that reads them.
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
 
 from common.config import ConfigError, config_hash
 from dataprep.stages.lines import LinesConfig
