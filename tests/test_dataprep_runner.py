@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from dataprep_corpus import NO_FILTERS, SAMPLE, config, mixed_corpus, real_texts, write_jsonl
 
 from common.config import ConfigError
@@ -115,6 +117,16 @@ def test_normalisation_keeps_paragraphs_and_fullwidth_punctuation():
     assert counts == {"surrogates_repaired": 1, "control_chars_removed": 3}
     from opencc import OpenCC
     assert normalize_text("漢語簡體轉換", OpenCC("t2s"))[0] == "汉语简体转换"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from("ab 中文，。！\n\r\t\x00\u200b\u3000\ufeffＡ１\ud800é\u0301"), max_size=40))
+def test_normalisation_is_idempotent_and_clean(text):
+    once, _ = normalize_text(text)
+    assert normalize_text(once)[0] == once
+    assert not any(ch in once for ch in "\r\t\x00\u200b\u3000\ufeff\ud800")
+    assert "\n\n\n" not in once and once == once.strip()
+    assert once.count("，") == text.count("，") and once.count("Ａ") == text.count("Ａ")   # full-width kept
 
 
 def test_language_tag_from_han_ratio():

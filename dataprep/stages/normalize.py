@@ -32,7 +32,6 @@ def normalize_text(text: str, converter=None) -> tuple[str, dict[str, int]]:
     if repaired:
         text = SURROGATE_RE.sub("\ufffd", text)
         counts["surrogates_repaired"] = repaired
-    text = unicodedata.normalize("NFC", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n").replace("\u2029", "\n\n")
     text, n_control = CONTROL_RE.subn("", text)
     if n_control:
@@ -44,7 +43,7 @@ def normalize_text(text: str, converter=None) -> tuple[str, dict[str, int]]:
         if converted != text:
             counts["t2s_converted"] = 1
         text = converted
-    return text, counts
+    return unicodedata.normalize("NFC", text), counts   # last: removals above can expose new pairs
 
 
 def han_ratio(text: str) -> float:
