@@ -61,7 +61,8 @@ def main() -> None:
         losses.append(step.train_step(list(mine.split(cfg.parallel.micro_batch))))
         grad_norms.append(step.grad_norm())
     weights = full_state_dict(step.engine.module, cfg.model, groups)
-    deepspeed_groups = deepspeed_tensor_group_ranks() if cfg.parallel.tp > 1 else None
+    autotp = cfg.parallel.tp > 1 and cfg.parallel.pp == 1
+    deepspeed_groups = deepspeed_tensor_group_ranks() if autotp else None
     if dist.rank() == 0:
         write_consolidated(Path(args.out).parent / CONSOLIDATED, weights, cfg.model, "test")
         torch.save({"losses": losses, "grad_norms": grad_norms, "weights": weights, "our_tensor_ranks": groups.ranks("tensor"),

@@ -91,13 +91,17 @@ TIED = "model.tie_embeddings=true"
                                    "parallel.activation_checkpointing=true"]),
     ("zero3_dp2", 2, ["parallel.zero_stage=3"]),
     ("tp2_dp2_zero2", 4, ["parallel.tp=2", "parallel.zero_stage=2"]),
+    # our Megatron-style layers (AutoTP cannot run inside a pipeline); without their
+    # tensor_model_parallel mark the clipped run drifts by 7e-4 in loss and 7e-3 in weights
+    ("tp2_pp2", 4, ["parallel.tp=2", "parallel.pp=2", "parallel.zero_stage=1"]),
 ])
 def test_layout_matches_single_process(tmp_path, reference, name, ranks, overrides):
     result = run_layout(tmp_path, ranks, overrides)
     assert_same_run(result, reference(*[o for o in overrides if o == TIED]))
     if "parallel.tp=2" in overrides:
-        # Our rank layout (data loading, consolidation) and AutoTP's own groups must agree.
-        assert result["our_tensor_ranks"] == result["deepspeed_tensor_ranks"] == [0, 1]
+        assert result["our_tensor_ranks"] == [0, 1]
+        if "parallel.pp=2" not in overrides:   # AutoTP built its own groups: our rank layout must agree
+            assert result["deepspeed_tensor_ranks"] == [0, 1]
 
 
 @pytest.mark.slow

@@ -57,7 +57,7 @@ class TensorParallelStep(_Consolidating, DeepSpeedStep):
 
 class PipelineParallelStep(_Consolidating, PipelineStep):
     def __init__(self, cfg: TrainConfig, model: torch.nn.Module, groups: ProcessGroups):
-        super().__init__(cfg, model, groups.topology)
+        super().__init__(cfg, model, groups)
         self._take_groups(groups)
 
 

@@ -67,9 +67,6 @@ def check_layout(par: ParallelConfig, model: ModelConfig, world_size: int) -> To
         raise LayoutError(f"world size {world_size} is not divisible by parallel.tp x parallel.pp = "
                           f"{par.tp} x {par.pp} = {model_parallel}; launch a multiple of {model_parallel} "
                           f"processes or change parallel.tp / parallel.pp")
-    if par.tp > 1 and par.pp > 1:
-        raise LayoutError(f"parallel.tp={par.tp} together with parallel.pp={par.pp} is not supported yet; "
-                          f"use tensor parallelism (pp=1) or pipeline parallelism (tp=1) with data parallelism")
     if par.pp > 1 and par.zero_stage >= 2:
         raise LayoutError(f"parallel.zero_stage={par.zero_stage} cannot be combined with pipeline parallelism "
                           f"(DeepSpeed partitions gradients per micro-batch); use parallel.zero_stage=1 "

@@ -3,13 +3,16 @@
 Layer list (global indices; DeepSpeed names each stage's parameters by them):
 
     0          TokenEmbedding            (TiedLayerSpec "embed" when model.tie_embeddings)
-    1 .. L     TransformerBlock x L      (the model's own block class, unchanged)
+    1 .. L     TransformerBlock x L      (the model's own block; TensorParallelBlock when tp > 1)
     L + 1      FinalNorm
     L + 2      OutputHead                (or the tied "embed" module used as the head)
 
-Stages are cut by counting TransformerBlocks (`partition_method="type:TransformerBlock"`), so the
+Stages are cut by counting blocks (`partition_method="type:<block class>"`), so the
 embedding rides with the first blocks and norm + head with the last ones. With tied embeddings
 DeepSpeed keeps one copy on the first and on the last stage and all-reduces their gradients.
+With tp > 1 every stage's blocks are sharded over the tensor group by our Megatron-style layers
+(`tensor.TensorParallelBlock`; AutoTP cannot run inside a pipeline); embedding and head stay
+replicated, as under AutoTP.
 
 Every stage builds only its own layers (LayerSpec) and then copies their weights from a full
 state dict with our parameter names, which is also how a run resumes from consolidated weights
@@ -27,7 +30,8 @@ from pipeline.config import TrainConfig
 from pipeline.ds_config import build_ds_config
 from pipeline.engine import DeepSpeedStep, param_groups
 from pipeline.model import ModelConfig, RMSNorm, TransformerBlock, cross_entropy
-from pipeline.parallel.layout import Topology
+from pipeline.parallel.layout import ProcessGroups
+from pipeline.parallel.tensor import TensorParallelBlock, shard_dim
 from pipeline.schedule import make_scheduler
 
 
@@ -67,26 +71,31 @@ def pipeline_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return cross_entropy(logits, targets)
 
 
-def build_pipeline_module(cfg: TrainConfig, topology: Topology):
+def build_pipeline_module(cfg: TrainConfig, groups: ProcessGroups):
     from deepspeed.pipe import LayerSpec, PipelineModule, TiedLayerSpec
     from deepspeed.runtime.activation_checkpointing.checkpointing import non_reentrant_checkpoint
     from deepspeed.runtime.pipe.topology import PipeModelDataParallelTopology
 
-    model = cfg.model
+    model, topology = cfg.model, groups.topology
+    if topology.tp > 1:
+        block = LayerSpec(TensorParallelBlock, model, groups.get_tensor_model_parallel_group(),
+                          groups.get_tensor_model_parallel_rank(), topology.tp)
+    else:
+        block = LayerSpec(TransformerBlock, model)
+    block_type = block.typename.__name__
     if model.tie_embeddings:
         first = TiedLayerSpec("embed", TokenEmbedding, model, tied_weight_attr="tok_embeddings.weight")
         last = TiedLayerSpec("embed", TokenEmbedding, model, forward_fn=tied_logits,
                              tied_weight_attr="tok_embeddings.weight")
     else:
         first, last = LayerSpec(TokenEmbedding, model), LayerSpec(OutputHead, model)
-    layers = [first, *(LayerSpec(TransformerBlock, model) for _ in range(model.n_layers)),
-              LayerSpec(FinalNorm, model), last]
+    layers = [first, *(block for _ in range(model.n_layers)), LayerSpec(FinalNorm, model), last]
     checkpointing = cfg.parallel.activation_checkpointing
     return PipelineModule(
-        layers=layers, loss_fn=pipeline_loss, partition_method="type:TransformerBlock",
+        layers=layers, loss_fn=pipeline_loss, partition_method=f"type:{block_type}",
         topology=PipeModelDataParallelTopology(num_pp=topology.pp, num_mp=topology.tp, num_dp=topology.dp),
         activation_checkpoint_interval=1 if checkpointing else 0,
-        checkpointable_layers=["TransformerBlock"],
+        checkpointable_layers=[block_type],
         # The non-reentrant variant: the reentrant one drops gradients of a checkpointed segment whose
         # inputs do not require grad, and pipeline stages can only use ZeRO <= 1, where it works.
         activation_checkpoint_func=non_reentrant_checkpoint)
@@ -103,11 +112,15 @@ def model_name(pipe_name: str, n_layers: int) -> str:
     return f"layers.{index - 1}.{rest}" if 1 <= index <= n_layers else rest
 
 
-def load_full_weights(module: nn.Module, state: dict[str, torch.Tensor], n_layers: int) -> None:
-    """Copy this stage's weights out of a full state dict with our names."""
+def load_full_weights(module: nn.Module, state: dict[str, torch.Tensor], n_layers: int,
+                      groups: ProcessGroups) -> None:
+    """Copy this stage's weights (this tensor rank's shards) out of a full state dict with our names."""
+    tp, rank = groups.topology.tp, groups.get_tensor_model_parallel_rank()
     with torch.no_grad():
         for name, param in module.named_parameters():
-            param.copy_(state[model_name(name, n_layers)])
+            ours = model_name(name, n_layers)
+            full, dim = state[ours], shard_dim(ours)
+            param.copy_(full if tp == 1 or dim is None else full.chunk(tp, dim=dim)[rank])
 
 
 class PipelineStep(DeepSpeedStep):
@@ -117,13 +130,13 @@ class PipelineStep(DeepSpeedStep):
     `train_batch` runs the 1F1B schedule over all of this replica's micro-batches at once.
     """
 
-    def __init__(self, cfg: TrainConfig, model: nn.Module, topology: Topology):
+    def __init__(self, cfg: TrainConfig, model: nn.Module, groups: ProcessGroups):
         import deepspeed
 
-        self.cfg, self.topology = cfg, topology
+        self.cfg = cfg
         self.zero_stage = cfg.parallel.zero_stage
-        module = build_pipeline_module(cfg, topology)
-        load_full_weights(module, model.state_dict(), cfg.model.n_layers)
+        module = build_pipeline_module(cfg, groups)
+        load_full_weights(module, model.state_dict(), cfg.model.n_layers, groups)
         ds_config = build_ds_config(cfg, dist.world_size())
         self.engine, _, _, _ = deepspeed.initialize(
             model=module, model_parameters=param_groups(module, cfg.optim.weight_decay), config=ds_config,

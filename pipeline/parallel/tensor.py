@@ -22,13 +22,21 @@ Embedding and output head stay replicated on every tensor-parallel rank, on purp
 The `output` head is listed as SKIP and strict_mode is on, so a linear layer added to the model
 later fails loudly instead of being silently replicated.
 
-Not covered: tensor parallelism inside a pipeline (AutoTP replaces the engine's `mpu` with its own
-data x tensor mesh, which would drop the pipeline groups); `layout.check_layout` rejects tp x pp.
+Inside a pipeline AutoTP cannot work: it replaces the engine's `mpu` with its own data x tensor
+mesh, which drops the pipeline's groups. There the blocks are sharded by the small Megatron-style
+layers at the bottom of this file instead (same split, same parameter names), and the pipeline's
+own grid supplies the groups.
 """
 from __future__ import annotations
 
 import re
 from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pipeline.model import ModelConfig, TransformerBlock
 
 COLUMN_PARALLEL = ("attention.wq", "attention.wk", "attention.wv", "feed_forward.w1", "feed_forward.w3")
 ROW_PARALLEL = ("attention.wo", "feed_forward.w2")
@@ -61,3 +69,70 @@ def shard_dim(name: str) -> int | None:
     if re.match(_pattern(ROW_PARALLEL), name):
         return 1
     return None
+
+
+# ---- Megatron-style layers: tensor parallel inside a PipelineModule ----
+
+class _CopyToTensorParallel(torch.autograd.Function):
+    """Identity forward; backward sums the input gradient over the tensor group (each rank only saw
+    its shard's contribution)."""
+
+    @staticmethod
+    def forward(ctx, x, group):
+        ctx.group = group
+        return x
+
+    @staticmethod
+    def backward(ctx, grad):
+        grad = grad.contiguous()
+        torch.distributed.all_reduce(grad, group=ctx.group)
+        return grad, None
+
+
+class _ReduceFromTensorParallel(torch.autograd.Function):
+    """Forward sums the partial outputs over the tensor group; backward is the identity."""
+
+    @staticmethod
+    def forward(ctx, x, group):
+        x = x.contiguous()
+        torch.distributed.all_reduce(x, group=group)
+        return x
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, None
+
+
+class _ShardedLinear(nn.Module):
+    """This rank's slice of a bias-free nn.Linear, split along `dim` (0 column, 1 row).
+
+    The weight is marked `tensor_model_parallel`: DeepSpeed's gradient-norm code counts unmarked
+    parameters once per tensor group (as replicas), which would drop the other shards from the norm
+    and make clipping wrong."""
+
+    def __init__(self, full: nn.Linear, dim: int, group, rank: int, size: int):
+        super().__init__()
+        self.dim, self.group = dim, group
+        self.weight = nn.Parameter(full.weight.detach().chunk(size, dim=dim)[rank].clone())
+        self.weight.tensor_model_parallel = True
+        self.weight.partition_dim = dim
+        self.weight.partition_stride = 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.dim == 0:
+            return F.linear(_CopyToTensorParallel.apply(x, self.group), self.weight)
+        return _ReduceFromTensorParallel.apply(F.linear(x, self.weight), self.group)
+
+
+class TensorParallelBlock(TransformerBlock):
+    """A TransformerBlock whose attention and MLP matrices hold this rank's shard (column-parallel
+    wq/wk/wv/w1/w3, row-parallel wo/w2: one all-reduce after attention, one after the MLP).
+    Parameter names are the plain block's, so loading and consolidation use `shard_dim`."""
+
+    def __init__(self, cfg: ModelConfig, group, rank: int, size: int):
+        super().__init__(cfg)
+        for dim, paths in ((0, COLUMN_PARALLEL), (1, ROW_PARALLEL)):
+            for path in paths:
+                owner_name, name = path.split(".")
+                owner = getattr(self, owner_name)
+                setattr(owner, name, _ShardedLinear(getattr(owner, name), dim, group, rank, size))
