@@ -5,13 +5,17 @@ import gzip
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from dataprep_corpus import NO_FILTERS, config, real_texts, write_jsonl
 
 from common.config import ConfigError
 from dataprep import runner
+from dataprep.stages.read import ShardReader, plan_shards
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -90,3 +94,25 @@ def test_unsupported_file_is_a_config_error(tmp_path):
     (tmp_path / "x.csv").write_text("a,b\n")
     with pytest.raises(ConfigError, match="unsupported file type"):
         runner.run_all(config([tmp_path / "x.csv"], tmp_path / "out"))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.one_of(
+    st.binary(max_size=30),
+    st.builds(lambda t: json.dumps({"text": t}).encode(), st.text(max_size=20)),
+    st.sampled_from([b'{"text": 1}', b"[]", b"null", b'{"id": 5, "text": "x"}', b"\xff\xfe{", b"  ",
+                     b"[" * 100_000, b"9" * 5_000]),
+), max_size=12), st.integers(1, 5))
+def test_reader_accounts_for_every_line_of_arbitrary_bytes(lines, shard_size):
+    """Whatever the bytes, each non-blank line is a document or a quarantine record, never an exception."""
+    content = b"\n".join(line.replace(b"\n", b" ") for line in lines) + b"\n"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "x.jsonl"
+        path.write_bytes(content)
+        docs = quarantined = records = 0
+        for shard in plan_shards([str(path)], shard_size):
+            reader = ShardReader(shard, "text", "id")
+            docs += sum(1 for _ in reader)
+            quarantined += len(reader.quarantined)
+            records += reader.records
+    assert records == docs + quarantined == sum(1 for line in content.split(b"\n") if line.strip())

@@ -212,6 +212,9 @@ class ShardReader:
                     except json.JSONDecodeError as exc:
                         self._quarantine(line, f"invalid JSON at column {exc.colno}: {exc.msg}")
                         continue
+                    except (ValueError, RecursionError) as exc:   # 5,000-digit numbers, deep nesting
+                        self._quarantine(line, f"invalid JSON: {type(exc).__name__}: {str(exc)[:200]}")
+                        continue
                     doc = self._record(obj, line)
                     if doc is not None:
                         doc.meta["utf8_repaired"] = repaired
