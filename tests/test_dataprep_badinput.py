@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from dataprep_corpus import NO_FILTERS, config, real_texts, write_jsonl
+from dataprep_corpus import NO_FILTERS, config, real_texts, write_jsonl, write_parquet
 
 from common.config import ConfigError
 from dataprep import runner
@@ -46,6 +46,7 @@ def bad_run(tmp_path_factory):
     whole = gzip.compress(("\n".join(json.dumps({"text": t}) for t in good) + "\n").encode(), mtime=0)
     (raw / "truncated.jsonl.gz").write_bytes(whole[: len(whole) // 2])
     (raw / "corrupt.parquet").write_bytes(b"PAR1 this is not parquet")
+    write_parquet(raw / "ints.parquet", [{"text": 7}, {"text": 8}])
     return root, runner.run_all(config([raw], root / "out", read={"max_doc_chars": 5000}, **NO_FILTERS))
 
 
@@ -60,7 +61,8 @@ def test_each_bad_record_is_quarantined_with_file_and_line(bad_run):
     assert where[("corrupt.parquet", None)].startswith("cannot read file")
     truncated = [(line, error) for (name, line), error in where.items() if name == "truncated.jsonl.gz"]
     assert len(truncated) == 1 and truncated[0][1].startswith("corrupt or truncated file")
-    assert manifest["quarantined"] == len(quarantine) == 6
+    assert where[("ints.parquet", 2)] == "text field 'text' is int, not a string"   # row number as line
+    assert manifest["quarantined"] == len(quarantine) == 8
 
 
 def test_empty_huge_and_broken_text_are_removed_or_repaired(bad_run):
