@@ -7,6 +7,11 @@ report line numbers, while we want a quarantine record naming the file and line 
 rest of the file kept. Parquet is read with pyarrow, which gives row numbers and lets a
 shard read just its row range; a row number is reported as the "line".
 
+Shards: `plan_shards` splits each file into runs of `shard_size` records and groups .txt files
+by `shard_size`. A plain .jsonl shard seeks to its byte offset; compressed files cannot seek, so
+a shard inside one is reached by decompressing the lines before it: prefer many compressed
+files of about one shard each over one huge .jsonl.gz.
+
 Every record becomes either a Document (id kept from the input's id field, else
 `<file stem>:<line>`, where a file found inside an input directory is named by its path from
 that directory's parent, e.g. `raw/sub/part-0:17`, so that equal stems in different folders do
