@@ -30,15 +30,15 @@ class E2EConfig:
     pack_config: str = "configs/tokenizer/pack.yaml"
     train_config: str = "configs/train/tiny_cpu.yaml"
     validation_ratio: float = 0.05
-    nproc: int = 2                 # training ranks (CPU processes, or GPUs with gpu=true)
+    nproc: int = 0                 # training ranks; 0 = 2 CPU processes, or every GPU with gpu=true
     gpu: bool = False              # NCCL + bf16 on this machine's GPUs instead of gloo + fp32
     prompt: str = "人工智能"
     max_new_tokens: int = 60
     train_overrides: list[str] = dataclasses.field(default_factory=list)
 
     def validate(self) -> None:
-        if self.nproc < 1:
-            raise ConfigError(f"nproc must be >= 1, got {self.nproc}")
+        if self.nproc < 0:
+            raise ConfigError(f"nproc must be >= 0 (0 = automatic), got {self.nproc}")
         if not 0 < self.validation_ratio < 1:
             raise ConfigError(f"validation_ratio must be in (0, 1), got {self.validation_ratio}")
 
@@ -73,8 +73,21 @@ def tokenizer_vocab_size(model_file: Path) -> int:
     return spm.SentencePieceProcessor(model_file=str(model_file)).vocab_size()
 
 
+def training_ranks(cfg: E2EConfig) -> int:
+    if cfg.nproc:
+        return cfg.nproc
+    if not cfg.gpu:
+        return 2
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError("gpu=true but torch sees no GPU (is a CUDA build of torch installed in .venv?)")
+    return torch.cuda.device_count()
+
+
 def run(cfg: E2EConfig) -> int:
     out = Path(cfg.out)
+    nproc = training_ranks(cfg)
     data, tok, packed, train, hf = (out / "data", out / "tokenizer", out / "packed", out / "train", out / "hf")
     logs = out / "logs"
     env = dict(os.environ)
@@ -83,7 +96,7 @@ def run(cfg: E2EConfig) -> int:
     env.setdefault("TORCH_EXTENSIONS_DIR", str(Path(".venv/torch_extensions").resolve()))
     if not cfg.gpu:
         env.setdefault("DS_ACCELERATOR", "cpu")
-        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) // cfg.nproc)))
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) // nproc)))
     started = time.perf_counter()
 
     run_step("dataprep", python_module("dataprep.cli", "run", "--config", cfg.data_config, f"output={data}"),
@@ -100,10 +113,10 @@ def run(cfg: E2EConfig) -> int:
     vocab = tokenizer_vocab_size(tok / "tokenizer.model")
     train_args = ["--config", cfg.train_config, f"run.dir={train}", f"data.packed_dir={packed}",
                   f"model.vocab_size={vocab}", *(["train.precision=bf16"] if cfg.gpu else []), *cfg.train_overrides]
-    launcher = python_module("torch.distributed.run", "--standalone", f"--nproc_per_node={cfg.nproc}",
+    launcher = python_module("torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
                              "-m", "pipeline.train")
-    run_step("train", launcher + train_args, train / "loss.png.done", logs, env)
-    (train / "loss.png.done").touch()
+    run_step("train", launcher + train_args, train / ".e2e-done", logs, env)
+    (train / ".e2e-done").touch()
 
     run_step("consolidate", python_module("pipeline.cli", "consolidate", str(train), "-o", str(out / "model")),
              out / "model" / "model.safetensors", logs, env)
@@ -120,14 +133,13 @@ def run(cfg: E2EConfig) -> int:
              sample_file, logs, env)
 
     print_summary(out, data, tok, packed, train, hf, sample_file, time.perf_counter() - started)
+    print_learning(packed, train)
     return 0
 
 
 def print_summary(out: Path, data: Path, tok: Path, packed: Path, train: Path, hf: Path, sample: Path,
                   seconds: float) -> None:
     manifest = json.loads((data / "manifest.json").read_text(encoding="utf-8"))
-    metrics = [json.loads(line) for line in (train / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
-    val = [m["val_loss"] for m in metrics if m.get("val_loss") is not None]
     rows = [
         ("data report", data / "report" / "index.html"),
         ("cleaned shards", data / "clean"),
@@ -148,10 +160,22 @@ def print_summary(out: Path, data: Path, tok: Path, packed: Path, train: Path, h
     counts = manifest.get("counts", {})
     if counts:
         print(f"\n  documents: {json.dumps(counts, ensure_ascii=False)}")
-    if val:
-        print(f"  validation loss: first {val[0]:.3f} -> last {val[-1]:.3f}")
-    print(f"  sample: {sample.read_text(encoding='utf-8').strip()[:200]}")
+    print(f"  sample: {sample.read_text(encoding='utf-8').strip()[:200]!r}")
     print(f"  total time: {seconds / 60:.1f} min")
+
+
+def print_learning(packed: Path, train: Path) -> None:
+    """Validation loss next to the loss of predicting by token frequency alone: did the model learn?"""
+    from dataprep.packed import PackedCorpus
+    from pipeline.data import unigram_baseline
+    from pipeline.metrics import read_metrics
+
+    val = [(m["step"], m["val_loss"]) for m in read_metrics(train / "metrics.jsonl") if m.get("val_loss") is not None]
+    baseline = unigram_baseline(PackedCorpus(packed, "train", verify=False), PackedCorpus(packed, "validation", verify=False))
+    print(f"  unigram baseline: train entropy {baseline['train_unigram_entropy']:.3f} nats/token, "
+          f"validation cross-entropy {baseline['val_unigram_cross_entropy']:.3f}")
+    for step, loss in val:
+        print(f"  step {step:5d}: validation loss {loss:.3f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,7 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return run(cfg)
+    try:
+        return run(cfg)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
