@@ -1,16 +1,14 @@
 """`dataprep`: one console entry point; subcommands register themselves.
 
-`run` and `report` are defined here. Other subcommands live in the modules of COMMANDS, each
-exposing `add_parser(subparsers)` that adds its subcommand(s) and sets `func` (args -> exit
-code); adding one is a one-line change here. Only the module of the subcommand asked for is
-imported, so a slow or broken module never slows or breaks the others.
+`run` and `report` are defined here; other subcommands live in the modules of COMMANDS, each
+exposing `add_parser(subparsers)` (see common/cli.py); adding one is a one-line change here.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
+from common.cli import run_cli
 from common.config import ConfigError
 
 # subcommand -> module that defines it (owned by the tokenizer / packing engineers)
@@ -83,36 +81,8 @@ def add_builtin_parsers(subparsers: argparse._SubParsersAction) -> None:
     report.set_defaults(func=cmd_report)
 
 
-def build_parser(argv: list[str]) -> tuple[argparse.ArgumentParser, list[str]]:
-    """The parser, plus a note for each registered module that could not be loaded."""
-    parser = argparse.ArgumentParser(prog="dataprep", description="Data preparation for Chinese + English text.")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    add_builtin_parsers(subparsers)
-    first = argv[0] if argv else None
-    wanted = [first] if first in COMMANDS else [] if first in BUILTIN else list(COMMANDS)
-    unavailable = []
-    for module_name in dict.fromkeys(COMMANDS[name] for name in wanted):
-        try:
-            importlib.import_module(module_name).add_parser(subparsers)
-        except (ImportError, AttributeError) as exc:
-            unavailable.append(f"{module_name} ({exc})")
-    if unavailable:
-        parser.epilog = "unavailable: " + "; ".join(unavailable)
-    return parser, unavailable
-
-
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    parser, unavailable = build_parser(argv)
-    if argv and argv[0] in COMMANDS and unavailable:
-        print(f"error: dataprep {argv[0]} is unavailable: {unavailable[0]}", file=sys.stderr)
-        return 2
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return run_cli("dataprep", "Data preparation for Chinese + English text.", COMMANDS, argv, add_builtin_parsers, BUILTIN)
 
 
 if __name__ == "__main__":
