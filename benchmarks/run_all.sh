@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Run every benchmark the issues name, one after another (they share the machine's cores, so
+# never in parallel), saving each one's Markdown output under runs/bench/. The tables in
+# docs/BENCHMARKS.md were pasted from these outputs; each section there names its command.
+#
+#   bash benchmarks/run_all.sh            # needs the sample run first: bash scripts/sample.sh
+#
+# Not run here: benchmarks/bench_tokenizer_quality.py needs People's Daily 1998 text, which is
+# used locally and never shipped (see its section in docs/BENCHMARKS.md for how it was made).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash scripts/bootstrap.sh
+.venv/bin/python -m pip install -q -c constraints.txt -e ".[bench]"
+export OMP_NUM_THREADS=1 DS_ACCELERATOR=cpu WANDB_MODE=offline PYTHONWARNINGS=ignore::FutureWarning
+export TORCH_EXTENSIONS_DIR="${TORCH_EXTENSIONS_DIR:-$root/.venv/torch_extensions}"
+[ -f runs/sample/packed/manifest.json ] || bash scripts/sample.sh
+out=runs/bench
+mkdir -p "$out"
+run() {
+  local name=$1; shift
+  echo "== $name: $*"
+  .venv/bin/python "$@" | tee "$out/$name.md"
+}
+run cleaning_stages benchmarks/bench_cleaning_stages.py
+run dataprep        benchmarks/bench_dataprep.py --inputs data/sample/raw --workers 2
+run tokenize        benchmarks/bench_tokenize.py --input runs/sample/data/clean --tokenizer runs/sample/tokenizer/tokenizer.model
+run train_ddp       benchmarks/bench_train.py --ranks 2 --dim 256 --layers 4 --seq 256
+run val_loss        benchmarks/bench_val_loss.py --packed runs/sample/packed --steps 300
+if [ "$(id -u)" = 0 ]; then run slurm benchmarks/bench_slurm.py; fi
+echo "outputs in $out/"
