@@ -7,14 +7,20 @@
    (signatures, buckets, clusters, filter) with its Chinese setting (jieba words, 5-grams,
    14 buckets x 8 hashes). Timed as CPU seconds in one process (robust on a shared machine)
    and as wall seconds with 2 workers. Agreement: the removed-id sets of both.
+3. `--copies K` replaces 2. with a larger corpus: K edited copies of every sample document
+   (a Han character per 100 or an English word per 50 repeated or deleted, copy number
+   appended), no filters: step times, peak memory of the driver, and the share of copies caught.
 
     python benchmarks/bench_dataprep.py [--inputs data/sample/raw] [--workers 2] [--work /tmp/bench_dataprep]
+    python benchmarks/bench_dataprep.py --copies 15
 """
 from __future__ import annotations
 
 import argparse
 import gzip
 import json
+import random
+import resource
 import shutil
 import sys
 import time
@@ -25,6 +31,7 @@ import pyarrow.parquet as pq
 from common.config import from_dict
 from dataprep import runner
 from dataprep.config import DataConfig
+from dataprep.stages.normalize import detect_lang
 
 NO_FILTERS = {"lines": {"enabled": False}, "quality": {"enabled": False}, "safety": {"enabled": False}}
 
@@ -152,11 +159,54 @@ def recall_line(removed: set[str], pairs: dict[str, tuple[str, str]]) -> str:
     return ", ".join(parts) + f", removed outside planted pairs {len(removed - involved)}"
 
 
+def copies_corpus(steps_out: Path, dest: Path, copies: int, seed: int = 1) -> tuple[int, float]:
+    """`copies` edited copies of every normalised sample document, shuffled; returns (docs, MB)."""
+    rng = random.Random(seed)
+    base = [r["text"] for p in sorted((steps_out / "work" / "read").glob("shard-*/docs.parquet"))
+            for r in pq.read_table(p, columns=["text"]).to_pylist()]
+    records = []
+    for k in range(copies):
+        for i, text in enumerate(base):
+            chinese = detect_lang(text) == "zh"
+            units = list(text) if chinese else text.split(" ")
+            for _ in range(len(units) // (100 if chinese else 50) if k else 0):
+                pos = rng.randrange(len(units))
+                if rng.random() < 0.5:
+                    units.insert(pos, units[pos])
+                else:
+                    del units[pos]
+            edited = ("" if chinese else " ").join(units)
+            records.append({"id": f"{k}-{i}", "text": edited + (f" {k}" if k else "")})
+    rng.shuffle(records)
+    dest.mkdir(parents=True, exist_ok=True)
+    with open(dest / "copies.jsonl", "w", encoding="utf-8") as handle:
+        for r in records:
+            handle.write(json.dumps(r, ensure_ascii=False) + "\n")
+    return len(records), sum(len(r["text"].encode("utf-8")) for r in records) / 1e6
+
+
+def bench_copies(work: Path, copies: int, workers: int) -> None:
+    docs, mb = copies_corpus(work / "steps", work / "copies", copies)
+    cfg = from_dict(DataConfig, {"inputs": [str(work / "copies")], "output": str(work / "copies-out"),
+                                 "num_workers": workers, "shard_size": 5000, **NO_FILTERS})
+    print(f"\n## {copies} edited copies of each sample document: {docs} docs, {mb:.1f} MB, {workers} workers")
+    print("| step | wall s |\n|---|---|")
+    for step in runner.STEPS:
+        wall, _ = timed(runner.run_step, cfg, step)
+        print(f"| {step} | {wall:.2f} |")
+    manifest = json.loads((work / "copies-out" / "manifest.json").read_text(encoding="utf-8"))
+    originals = docs // copies
+    print(f"kept {manifest['kept']} (originals {originals}); copies caught "
+          f"{(docs - manifest['kept']) / (docs - originals):.3f}; driver peak RSS "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--inputs", default="data/sample/raw")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--work", default="/tmp/bench_dataprep")
+    parser.add_argument("--copies", type=int, default=0, help="run the scaled-up corpus instead of 2. (see 3. above)")
     args = parser.parse_args()
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
@@ -167,6 +217,9 @@ def main() -> None:
         rate = (f"{r['docs'] / r['wall_s']:.0f} | {r['mb'] / r['wall_s']:.2f}" if r["docs"] else "- | -")
         print(f"| {r['step']} | {r['wall_s']:.2f} | {r['docs'] or '-'} | {r['mb']:.2f} | {rate} |")
 
+    if args.copies:
+        bench_copies(work, args.copies, args.workers)
+        return
     corpus = normalised_jsonl(work / "steps", work / "normalised")
     docs = sum(1 for p in corpus.glob("*.jsonl") for _ in p.open(encoding="utf-8"))
     mb = sum(p.stat().st_size for p in corpus.glob("*.jsonl")) / 1e6
