@@ -12,6 +12,8 @@ Resume policy: the model config, data.seq_len, data.data_seed and parallel.globa
 unchanged (they fix what the weights mean and which samples each step
 reads); train.steps and the lr schedule (optim.lr, min_lr, warmup_steps) may change — the rate is
 recomputed from the new config at the resumed step. Other optimizer settings come from the checkpoint.
+The layout (tp, pp, ZeRO stage, and dp unless ZeRO is off) must match too: DeepSpeed's files are partitioned by
+it. To continue under another layout, consolidate and start a new run.dir with run.init_from.
 """
 from __future__ import annotations
 
@@ -139,13 +141,27 @@ def read_state(ckpt: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: unreadable trainer state ({exc})") from None
 
 
-def check_resumable(state: dict[str, Any], cfg: TrainConfig, ckpt: Path) -> None:
+def layout_of(cfg: TrainConfig, world_size: int) -> dict[str, int]:
+    model_parallel = cfg.parallel.tp * cfg.parallel.pp
+    return {"tp": cfg.parallel.tp, "pp": cfg.parallel.pp, "dp": world_size // model_parallel,
+            "zero_stage": cfg.parallel.zero_stage}
+
+
+def check_resumable(state: dict[str, Any], cfg: TrainConfig, ckpt: Path, world_size: int) -> None:
     """Refuse a resume that would silently train a different model or on different data."""
     now = resume_identity(cfg)
     saved = state.get("identity", {})
     if saved.get("model") != now["model"]:
         raise ConfigError(f"{ckpt}: saved under a different model config ({state.get('model_config')}); "
                           f"resume with the same model settings or start a new run.dir")
+    saved_layout, layout = state.get("layout", {}), layout_of(cfg, world_size)
+    differs = [key for key in ("tp", "pp", "zero_stage") if saved_layout.get(key) != layout[key]]
+    if saved_layout.get("dp") != layout["dp"] and layout["zero_stage"] > 0:
+        differs.append("dp")         # ZeRO partitions the optimizer state by data-parallel rank
+    if differs:
+        raise ConfigError(f"{ckpt}: written under layout {saved_layout}, now {layout}; DeepSpeed checkpoints resume "
+                          f"only under their own layout. Start a new run.dir with "
+                          f"run.init_from=<`pretrain consolidate {ckpt}` output>")
     if saved.get("data") != now["data"]:
         raise ConfigError(f"{ckpt}: data.seq_len, data.data_seed or parallel.global_batch changed since this "
                           f"checkpoint (saved {state.get('data_identity')}); restore them or start a new run.dir")

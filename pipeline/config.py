@@ -19,6 +19,7 @@ EXIT_REQUEUE = 85
 class RunConfig:
     dir: str = "runs/tiny"          # checkpoints, metrics.jsonl, wandb/, loss curve land here
     seed: int = 1234                # model init and dropout-free training RNG
+    init_from: str | None = None    # a consolidated model.safetensors to start a NEW run from (any layout)
 
 
 @dataclasses.dataclass

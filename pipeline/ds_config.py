@@ -65,8 +65,9 @@ def build_ds_config(cfg: TrainConfig, world_size: int, on_gpu: bool | None = Non
     }
     if not on_gpu and not par.offload_optimizer:
         config["optimizer"]["params"]["torch_adam"] = True
-    if par.tp > 1:
-        from pipeline.parallel.tensor import autotp_section  # AutoTP: deepspeed.initialize shards the model
+    if par.tp > 1 and par.pp == 1:
+        # AutoTP: deepspeed.initialize shards the model (inside a pipeline our own layers do it instead)
+        from pipeline.parallel.tensor import autotp_section
 
         config["tensor_parallel"] = autotp_section(par.tp)
     return config

@@ -27,6 +27,7 @@ from pipeline.data import TrainBatches, eval_micro_batches
 from pipeline.engine import TrainStep, build_engine
 from pipeline.metrics import MetricsLogger, device_name, memory_mb, peak_flops, perplexity
 from pipeline.model import Transformer
+from pipeline.parallel.consolidate import load_consolidated
 from pipeline.parallel.layout import check_layout
 
 
@@ -75,10 +76,17 @@ class Trainer:
         self.resume_from = checkpoint.latest_complete(self.run_dir)
         self.resume_state = checkpoint.read_state(self.resume_from) if self.resume_from else None
         if self.resume_state is not None:      # refuse before the costly engine build
-            checkpoint.check_resumable(self.resume_state, cfg, self.resume_from)
+            checkpoint.check_resumable(self.resume_state, cfg, self.resume_from, self.world)
 
         seed_everything(cfg.run.seed)
-        self.step_fn: TrainStep = build_engine(cfg, Transformer(cfg.model))
+        model = Transformer(cfg.model)
+        if cfg.run.init_from and self.resume_from is None:
+            load_consolidated(model, cfg.run.init_from)
+        if self.rank == 0:
+            print(f"model: {cfg.model.num_params():,} parameters ({cfg.model.num_params(embeddings=False):,} "
+                  f"without embeddings), {cfg.model.flops_per_token(cfg.data.seq_len):.4g} training FLOPs/token "
+                  f"at seq_len {cfg.data.seq_len}; {self.world} ranks", flush=True)
+        self.step_fn: TrainStep = build_engine(cfg, model)
         self.batches = TrainBatches(train_samples, cfg.parallel.global_batch, cfg.parallel.micro_batch,
                                     self.step_fn.dp_rank, self.step_fn.dp_size, cfg.data.data_seed)
         self.step = self.resume()
@@ -113,6 +121,7 @@ class Trainer:
                 "wandb_run_id": self.metrics.run_id,
                 "zero_stage": self.step_fn.zero_stage,
                 "world_size": self.world,
+                "layout": checkpoint.layout_of(self.cfg, self.world),
                 "identity": checkpoint.resume_identity(self.cfg),
                 "data_identity": checkpoint.data_identity(self.cfg),
                 "model_config": to_dict(self.cfg.model),

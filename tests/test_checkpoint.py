@@ -8,6 +8,7 @@ import time
 
 import pytest
 import torch
+import yaml
 from safetensors.torch import load_file
 
 from dataprep.packed import PackedCorpus
@@ -112,21 +113,37 @@ def test_sigusr1_checkpoints_exits_85_and_the_rerun_continues_the_same_wandb_run
             assert row[key] == record[key], (key, record["step"])
 
 
+def run_cli(*overrides: str, ranks: int = 1):
+    """One training process, its exit code and stderr (for the refusal messages)."""
+    return subprocess.run([os.sys.executable, "-m", "pipeline.train", "--config", "configs/train/tiny_cpu.yaml",
+                           *overrides], cwd=REPO, env=base_env(), capture_output=True, text=True, timeout=180)
+
+
 @pytest.mark.slow
-def test_changed_model_is_refused_and_any_stage_consolidates(packed, tmp_path):
-    assert train(tiny_overrides(packed, tmp_path, **{"parallel.zero_stage": 0, "train.steps": 3}), 1, tmp_path) == [0]
+def test_refusals_consolidation_and_init_from(packed, tmp_path):
+    run = tmp_path / "run"
+    opts = {"parallel.zero_stage": 0, "train.steps": 8, "train.eval_every": 8}
+    assert train(tiny_overrides(packed, run, **opts), 1, tmp_path) == [0]
     out = tmp_path / "export" / "model.safetensors"
-    checkpoint.consolidate(tmp_path, out)
+    checkpoint.consolidate(run, out)
     weights = load_file(out)
-    model_cfg = ModelConfig(**__import__("yaml").safe_load((out.parent / "model_config.yaml").read_text()))
+    model_cfg = ModelConfig(**yaml.safe_load((out.parent / "model_config.yaml").read_text()))
     model = Transformer(model_cfg)
     model.load_state_dict(weights)            # strict: our names, every parameter
     assert set(weights) == set(model.state_dict())
     assert model_cfg.dim == 32 and all(t.dtype == torch.float32 for t in weights.values())
 
-    result = subprocess.run(
-        [os.sys.executable, "-m", "pipeline.train", "--config", "configs/train/tiny_cpu.yaml",
-         *tiny_overrides(packed, tmp_path, **{"train.steps": 6, "model.dim": 64})],
-        cwd=REPO, env=base_env(), capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2
-    assert "different model config" in result.stderr and "Traceback" not in result.stderr
+    for change, message in ((("model.dim=64",), "different model config"),
+                            (("parallel.zero_stage=1",), "Start a new run.dir"),
+                            (("data.seq_len=16",), "data.seq_len")):
+        result = run_cli(*tiny_overrides(packed, run, **{**opts, "train.steps": 12}), *change)
+        assert result.returncode == 2, result.stderr[-2000:]
+        assert message in result.stderr and "Traceback" not in result.stderr
+
+    # a new run seeded from the consolidated weights starts where the first one ended
+    seeded = tmp_path / "seeded"
+    assert train(tiny_overrides(packed, seeded, **{**opts, "train.steps": 1, "train.eval_every": 1,
+                                                   "run.init_from": out}), 1, tmp_path) == [0]
+    first, final = read_metrics(seeded / "metrics.jsonl")[0], read_metrics(run / "metrics.jsonl")
+    assert first["loss"] < final[0]["loss"] - 0.05
+    assert first["val_loss"] < final[-1]["val_loss"] + 0.05
