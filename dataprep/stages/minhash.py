@@ -54,16 +54,42 @@ def dedup_normalize(text: str) -> str:
     return text.lower().translate(_dedup_table())
 
 
+def _tokens(text: str, han_ngram: int, word_ngram: int) -> tuple[list[str], int]:
+    """Tokens of the dedup-normalised text and the n-gram size for it (at most the token count)."""
+    norm = dedup_normalize(text)
+    tokens = TOKEN_RE.findall(norm)
+    n = han_ngram if 2 * len(HAN_RE.findall(norm)) >= len(tokens) else word_ngram
+    return tokens, min(n, len(tokens))
+
+
 def shingles(text: str, han_ngram: int, word_ngram: int) -> list[bytes]:
-    """The n-gram shingles of a text (empty if it has no tokens after normalisation)."""
-    tokens = TOKEN_RE.findall(dedup_normalize(text))
+    """The n-gram shingles of a text, readable (empty if it has no tokens after normalisation)."""
+    tokens, n = _tokens(text, han_ngram, word_ngram)
+    return [" ".join(tokens[i:i + n]).encode("utf-8") for i in range(len(tokens) - n + 1)] if tokens else []
+
+
+def shingle_hashes(text: str, han_ngram: int, word_ngram: int) -> list[int]:
+    """32-bit hashes of the same n-grams as `shingles`, without building the n-gram strings.
+
+    Each token is hashed once (xxh3-64); an n-gram's hash folds its tokens' hashes in order
+    (FNV-style xor-multiply, vectorised over all positions) and keeps the well-mixed top 32
+    bits. Joining n-gram strings was 60% of the signature time.
+    """
+    tokens, n = _tokens(text, han_ngram, word_ngram)
     if not tokens:
         return []
-    han_tokens = sum(1 for tok in tokens if len(tok) == 1 and HAN_RE.match(tok))
-    n = han_ngram if 2 * han_tokens >= len(tokens) else word_ngram
-    if len(tokens) <= n:
-        return [" ".join(tokens).encode("utf-8")]
-    return [" ".join(tokens[i:i + n]).encode("utf-8") for i in range(len(tokens) - n + 1)]
+    token_hashes = np.fromiter((xxhash.xxh3_64_intdigest(t.encode("utf-8")) for t in tokens),
+                               dtype=np.uint64, count=len(tokens))
+    positions = len(tokens) - n + 1
+    folded = np.zeros(positions, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(n):
+            folded = (folded ^ token_hashes[j:j + positions]) * _FOLD_PRIME
+    return (folded >> np.uint64(32)).tolist()
+
+
+def _identity(value: int) -> int:
+    return value
 
 
 def signatures(texts: list[str], num_perm: int, seed: int, han_ngram: int, word_ngram: int,
@@ -76,13 +102,12 @@ def signatures(texts: list[str], num_perm: int, seed: int, han_ngram: int, word_
     from datasketch import LeanMinHash, MinHash   # datasketch imports scipy (~2 s): only when needed
 
     sig = np.zeros((len(texts), num_perm), dtype=np.uint32)
-    sets = [shingles(t, han_ngram, word_ngram) for t in texts]
+    sets = [shingle_hashes(t, han_ngram, word_ngram) for t in texts]
     valid = np.array([bool(s) for s in sets], dtype=bool)
     rows = np.flatnonzero(valid)
     for lo in range(0, len(rows), batch_size):
         chunk = rows[lo:lo + batch_size]
-        hashes = MinHash.bulk([sets[i] for i in chunk], num_perm=num_perm, seed=seed,
-                              hashfunc=xxhash.xxh32_intdigest)
+        hashes = MinHash.bulk([sets[i] for i in chunk], num_perm=num_perm, seed=seed, hashfunc=_identity)
         sig[chunk] = np.stack([LeanMinHash(m).hashvalues for m in hashes])
     return sig, valid
 
