@@ -190,10 +190,10 @@ def bench_copies(work: Path, copies: int, workers: int) -> None:
     cfg = from_dict(DataConfig, {"inputs": [str(work / "copies")], "output": str(work / "copies-out"),
                                  "num_workers": workers, "shard_size": 5000, **NO_FILTERS})
     print(f"\n## {copies} edited copies of each sample document: {docs} docs, {mb:.1f} MB, {workers} workers")
-    print("| step | wall s |\n|---|---|")
+    print("| step | wall s | CPU s of this process (all of it with --workers 1) |\n|---|---|---|")
     for step in runner.STEPS:
-        wall, _ = timed(runner.run_step, cfg, step)
-        print(f"| {step} | {wall:.2f} |")
+        wall, cpu = timed(runner.run_step, cfg, step)
+        print(f"| {step} | {wall:.2f} | {cpu:.2f} |")
     manifest = json.loads((work / "copies-out" / "manifest.json").read_text(encoding="utf-8"))
     originals = docs // copies
     print(f"kept {manifest['kept']} (originals {originals}); copies caught "
