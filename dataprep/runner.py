@@ -464,13 +464,13 @@ def run_all(cfg: DataConfig) -> dict[str, Any]:
 
 def quarantine_summary(out: Path, limit: int = 10) -> list[str]:
     """The first quarantine records as `file:line: error` lines for the console."""
-    lines = []
+    messages = []
     path = out / "quarantine.jsonl"
     if path.exists():
         for record in read_jsonl(path):
             q = Quarantine(**record)
             where = f"{q.file}:{q.line}" if q.line is not None else q.file
-            lines.append(f"{where}: {q.error}")
-            if len(lines) == limit:
+            messages.append(f"{where}: {q.error}")
+            if len(messages) == limit:
                 break
-    return lines
+    return messages
