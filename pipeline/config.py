@@ -71,11 +71,20 @@ class TrainLoopConfig:
     eval_every: int = 50
     eval_batches: int = 8
 
+    def validate(self) -> None:
+        if self.steps < 0 or self.log_every < 1 or self.eval_every < 0 or self.eval_batches < 1:
+            raise ConfigError("train.steps must be >= 0, train.log_every and train.eval_batches >= 1, "
+                              "train.eval_every >= 0 (0 = never)")
+
 
 @dataclasses.dataclass
 class CheckpointConfig:
     every: int = 50
     keep_last: int = 3
+
+    def validate(self) -> None:
+        if self.every < 1 or self.keep_last < 1:
+            raise ConfigError("checkpoint.every and checkpoint.keep_last must be >= 1")
 
 
 @dataclasses.dataclass
