@@ -141,27 +141,40 @@ def test_cli_rejects_indivisible_world_single_process():
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.slow
-def test_cli_tensor_parallel_run_matches_single_process_and_consolidates(tmp_path):
-    """`python -m pipeline.train` with tp=2 on a packed corpus: the same losses as one process, and the
-    checkpoint's model.safetensors (written at save time) equals the single-process consolidated weights."""
-    packed = write_corpus(tmp_path / "packed")
-    runs = {}
-    for name, ranks, extra in (("single", 1, {}), ("tp2", 2, {"parallel.tp": 2})):
-        run = tmp_path / name
-        run.mkdir()
-        overrides = tiny_overrides(packed, run, **{"train.steps": 10, "checkpoint.every": 10, **extra})
+def train_in_two_runs(packed, run, ranks: int, layout: dict) -> None:
+    """Steps 1-5 (train.steps=5), then a second launch to train.steps=10 that resumes from step 5's
+    checkpoint (the lr schedule follows train.steps, so both phases are the same for every layout)."""
+    for steps in (5, 10):
+        overrides = tiny_overrides(packed, run, **{"train.steps": steps, "checkpoint.every": 5, **layout})
         assert train(overrides, ranks, run) == [0] * ranks, (run / "rank0.log").read_text()[-3000:]
-        runs[name] = run
-    single, tp2 = (read_metrics(runs[n] / "metrics.jsonl") for n in ("single", "tp2"))
-    assert [r["loss"] for r in tp2] == pytest.approx([r["loss"] for r in single], rel=1e-4)
-    assert tp2[-1]["val_loss"] == pytest.approx(single[-1]["val_loss"], rel=1e-4)
-    ckpt = latest_complete(runs["tp2"])
-    assert (ckpt / CONSOLIDATED).is_file()
-    weights = {}
-    for name, run in runs.items():
-        weights[name] = load_file(consolidate(run, tmp_path / f"{name}-export" / CONSOLIDATED))
-    assert weights["tp2"].keys() == weights["single"].keys()
-    for key, value in weights["single"].items():
-        assert torch.allclose(weights["tp2"][key], value, atol=5e-5, rtol=0), key
+    assert "resumed from" in (run / "rank0.log").read_text()
 
+
+@pytest.fixture(scope="module")
+def cli_reference(tmp_path_factory):
+    """One process through the real CLI: losses and consolidated weights every layout must match."""
+    packed = write_corpus(tmp_path_factory.mktemp("packed"))
+    run = tmp_path_factory.mktemp("single")
+    train_in_two_runs(packed, run, 1, {})
+    weights = load_file(consolidate(run, run / "export" / CONSOLIDATED))
+    return packed, read_metrics(run / "metrics.jsonl"), weights
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ranks,layout", [(2, {"parallel.tp": 2}), (4, {"parallel.tp": 2, "parallel.pp": 2})])
+def test_cli_run_interrupted_and_resumed_matches_single_process(tmp_path, cli_reference, ranks, layout):
+    """`python -m pipeline.train` under a tp/pp layout, stopped after step 5 and resumed from its own
+    checkpoint: the same losses as one process doing the same, and the final checkpoint's
+    model.safetensors (written at save time) equals the single-process consolidated weights."""
+    packed, expected, expected_weights = cli_reference
+    train_in_two_runs(packed, tmp_path, ranks, layout)
+    got = read_metrics(tmp_path / "metrics.jsonl")
+    assert [r["step"] for r in got] == list(range(1, 11))
+    assert [r["loss"] for r in got] == pytest.approx([r["loss"] for r in expected], rel=1e-4)
+    assert got[-1]["val_loss"] == pytest.approx(expected[-1]["val_loss"], rel=1e-4)
+    ckpt = latest_complete(tmp_path)
+    assert ckpt.name == "step_00000010" and (ckpt / CONSOLIDATED).is_file()
+    weights = load_file(consolidate(tmp_path, tmp_path / "export" / CONSOLIDATED))
+    assert weights.keys() == expected_weights.keys()
+    for key, value in expected_weights.items():
+        assert torch.allclose(weights[key], value, atol=5e-5, rtol=0), key
