@@ -117,3 +117,14 @@ def test_new_layout_starts_from_consolidated_weights(tmp_path, reference):
     result = run_layout(tmp_path, 2, ["parallel.pp=2", *steps], init=weights)
     assert_same_run(result, expected)
     assert expected["losses"][0] < trained["losses"][0] - 0.3   # it did start from the trained weights
+
+
+@pytest.mark.slow
+def test_bf16_run_consolidates_fp32_master_weights(tmp_path, reference):
+    """bf16 mixed precision (the GPU recipe) under tp=2: close to the fp32 run, and the consolidated
+    weights are the optimizer's fp32 masters, not the bf16 working copies."""
+    result = run_layout(tmp_path, 2, ["parallel.tp=2", "train.precision=bf16"])
+    assert result["losses"] == pytest.approx(reference()["losses"], rel=1e-3)
+    for name, value in result["weights"].items():
+        assert value.dtype == torch.float32
+        assert not torch.equal(value, value.bfloat16().float()), f"{name} holds bf16 values only"
