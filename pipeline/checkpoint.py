@@ -34,7 +34,7 @@ import yaml
 from common.atomic import atomic_write, write_json, write_text
 from common.config import ConfigError, config_hash, from_dict
 from pipeline.config import TrainConfig
-from pipeline.model import ModelConfig
+from pipeline.model import ModelConfig, Transformer
 
 TAG_RE = re.compile(r"^step_(\d{8})$")
 COMPLETE = "COMPLETE"
@@ -211,7 +211,17 @@ def fp32_state_dict(ckpt: Path) -> tuple[dict[str, torch.Tensor], ModelConfig]:
         files = sorted(ckpt.glob("mp_rank_*_model_states.pt"))
         if len(files) != 1:
             raise ConfigError(f"{ckpt}: expected one mp_rank_*_model_states.pt for ZeRO stage 0, found {len(files)}")
-        weights = torch.load(files[0], map_location="cpu", weights_only=True)["module"]
+        saved = torch.load(files[0], map_location="cpu", weights_only=True)
+        weights = dict(saved["module"])
+        # bf16 without ZeRO: the module holds bf16 copies; the fp32 masters sit in the optimizer state
+        fp32_groups = (saved.get("optimizer") or {}).get("fp32_groups")
+        if fp32_groups:
+            from pipeline.engine import param_group_names
+
+            with torch.device("meta"):
+                names = param_group_names(Transformer(model_cfg))
+            for group_names, tensors in zip(names, fp32_groups):
+                weights.update(zip(group_names, tensors))
     else:
         from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
 

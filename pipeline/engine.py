@@ -47,10 +47,16 @@ class TrainStep(Protocol):
     def load(self, save_dir: Path, tag: str, step: int) -> dict[str, Any]: ...
 
 
+def param_group_names(model: torch.nn.Module) -> list[list[str]]:
+    """Parameter names of the optimizer's two groups, in optimizer order: [decayed, not decayed]."""
+    trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    return [[name for name, p in trainable if p.dim() >= 2], [name for name, p in trainable if p.dim() < 2]]
+
+
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """Weight decay on matrices only; norms' gains (1-D) are not decayed."""
-    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+    params = dict(model.named_parameters())
+    decay, no_decay = ([params[name] for name in names] for names in param_group_names(model))
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 

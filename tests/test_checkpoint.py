@@ -147,3 +147,15 @@ def test_refusals_consolidation_and_init_from(packed, tmp_path):
     first, final = read_metrics(seeded / "metrics.jsonl")[0], read_metrics(run / "metrics.jsonl")
     assert first["loss"] < final[0]["loss"] - 0.05
     assert first["val_loss"] < final[-1]["val_loss"] + 0.05
+
+
+@pytest.mark.slow
+def test_bf16_without_zero_consolidates_the_fp32_masters(packed, tmp_path):
+    assert train(tiny_overrides(packed, tmp_path, **{"parallel.zero_stage": 0, "train.precision": "bf16",
+                                                     "train.steps": 3}), 1, tmp_path) == [0]
+    ckpt = checkpoint.latest_complete(tmp_path)
+    weights, _ = checkpoint.fp32_state_dict(ckpt)
+    module = torch.load(ckpt / "mp_rank_00_model_states.pt", weights_only=True)["module"]
+    assert set(weights) == set(module) and all(t.dtype == torch.float32 for t in weights.values())
+    assert all(torch.equal(weights[k].bfloat16(), module[k]) for k in module)       # the same weights ...
+    assert any(not torch.equal(weights[k], module[k].float()) for k in module)      # ... at full precision
