@@ -105,8 +105,9 @@ def test_sigusr1_checkpoints_exits_85_and_the_rerun_continues_the_same_wandb_run
     assert [r["step"] for r in records] == list(range(1, steps + 1))
     assert (tmp_path / "wandb_run_id").read_text().strip() == run_id
     runs = wandb_runs(tmp_path)
-    assert [rid for rid, _ in runs] == [run_id, run_id]
-    logged = [row for _, history in runs for row in history]
+    assert [rid for rid, _, _ in runs] == [run_id, run_id]
+    assert all(config["model"]["dim"] == 32 and config["parallel"]["zero_stage"] == 2 for _, config, _ in runs)
+    logged = [row for _, _, history in runs for row in history]
     assert [row["_step"] for row in logged] == list(range(1, steps + 1))
     for row, record in zip(logged, records):
         for key in ("loss", "lr", "grad_norm", "tokens_per_s"):

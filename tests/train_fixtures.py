@@ -123,17 +123,18 @@ def wandb_records(path: Path):
             yield record
 
 
-def wandb_runs(run_dir: Path) -> list[tuple[str, list[dict]]]:
-    """(run id, history rows) of every offline W&B run under run_dir, oldest first."""
+def wandb_runs(run_dir: Path) -> list[tuple[str, dict, list[dict]]]:
+    """(run id, config, history rows) of every offline W&B run under run_dir, oldest first."""
     runs = []
     for log in sorted((run_dir / "wandb").glob("offline-run-*/run-*.wandb")):
-        run_id, history = None, []
+        run_id, config, history = None, {}, []
         for record in wandb_records(log):
             kind = record.WhichOneof("record_type")
             if kind == "run":
                 run_id = record.run.run_id
+                config = {item.key: json.loads(item.value_json) for item in record.run.config.update}
             elif kind == "history":
                 history.append({item.key or "/".join(item.nested_key): json.loads(item.value_json)
                                 for item in record.history.item})
-        runs.append((run_id, history))
+        runs.append((run_id, config, history))
     return runs
