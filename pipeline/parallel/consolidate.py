@@ -6,7 +6,7 @@ stages. Here every rank reads its parameters' fp32 master values (`safe_get_full
 assembles ZeRO 1-3 partitions across the data-parallel group, and in bf16 runs returns the
 fp32 master, not the bf16 copy), tensor-parallel shards are all-gathered along their split
 dimension, and the data-rank-0 / tensor-rank-0 rank of every pipeline stage sends its stage to
-rank 0. The result has exactly the keys and shapes of `Transformer(cfg.model).state_dict()`.
+rank 0 tensor by tensor. Rank 0 holds the whole fp32 model in host memory (4 bytes/parameter). The result has exactly the keys and shapes of `Transformer(cfg.model).state_dict()`.
 
 Collective: every rank must call `full_state_dict`, in the same program order.
 
@@ -38,25 +38,41 @@ def full_state_dict(module: torch.nn.Module, model_cfg: ModelConfig,
                     groups: ProcessGroups) -> dict[str, torch.Tensor] | None:
     """On global rank 0 the full fp32 state dict (CPU tensors); None on the other ranks."""
     topology = groups.topology
+    sender = groups.data == 0 and groups.tensor == 0   # one rank per pipeline stage sends the stage
     local: dict[str, torch.Tensor] = {}
     for name, param in module.named_parameters():
         ours = model_name(name, model_cfg.n_layers) if topology.pp > 1 else name
-        value = _fp32_value(param)
+        value = _fp32_value(param)                        # collective over the data-parallel group
         dim = shard_dim(ours)
         if topology.tp > 1 and dim is not None:
             shards = [torch.empty_like(value) for _ in range(topology.tp)]
             torch.distributed.all_gather(shards, value.contiguous(), group=groups.get_tensor_model_parallel_group())
             value = torch.cat(shards, dim=dim)
-        local[ours] = value.cpu().clone()
-    sends = groups.data == 0 and groups.tensor == 0
-    gathered = [None] * topology.world_size if groups.global_rank == 0 else None
-    torch.distributed.gather_object(local if sends else {}, gathered, dst=0)
+        if sender:
+            local[ours] = value.contiguous()
+    merged = _gather_to_rank0(local, groups)
+    return None if merged is None else _complete(merged, model_cfg)
+
+
+def _gather_to_rank0(local: dict[str, torch.Tensor], groups: ProcessGroups) -> dict[str, torch.Tensor] | None:
+    """Every rank's `local` tensors on rank 0, one tensor at a time: only the small name -> shape
+    manifests are pickled, so a multi-GB stage never passes through one device buffer."""
+    from pipeline.dist import device
+
+    manifest = {name: tuple(tensor.shape) for name, tensor in local.items()}
+    manifests = [None] * groups.topology.world_size if groups.global_rank == 0 else None
+    torch.distributed.gather_object(manifest, manifests, dst=0)
     if groups.global_rank != 0:
+        for name in sorted(local):
+            torch.distributed.send(local[name], dst=0)
         return None
-    merged: dict[str, torch.Tensor] = {}
-    for part in gathered:
-        merged.update(part)
-    return _complete(merged, model_cfg)
+    merged = {name: tensor.cpu() for name, tensor in local.items()}
+    for source, shapes in enumerate(manifests):
+        for name in sorted(shapes) if source else ():
+            buffer = torch.empty(shapes[name], dtype=torch.float32, device=device())
+            torch.distributed.recv(buffer, src=source)
+            merged[name] = buffer.cpu()
+    return merged
 
 
 def _complete(weights: dict[str, torch.Tensor], model_cfg: ModelConfig) -> dict[str, torch.Tensor]:

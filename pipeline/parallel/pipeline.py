@@ -21,6 +21,7 @@ under a different layout.
 from __future__ import annotations
 
 import re
+
 import torch
 import torch.nn.functional as F
 from torch import nn

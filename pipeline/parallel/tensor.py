@@ -9,7 +9,7 @@ module: "Not able to determine model policy automatically"):
 - row-parallel (input dim split, all-reduce after): wo, w2.
 
 Attention reads its head count from wq/wk's shapes, so a rank holding n_heads/tp heads runs the
-unchanged forward. AutoTP marks sharded weights `ds_tensor_model_parallel`, which the gradient
+unchanged forward. AutoTP marks sharded weights `tensor_model_parallel`, which the gradient
 clipping norm needs (unmarked shards would be counted as replicas and the clipped update drifts).
 
 Embedding and output head stay replicated on every tensor-parallel rank, on purpose:
@@ -17,15 +17,15 @@ Embedding and output head stay replicated on every tensor-parallel rank, on purp
   i.e. training would silently freeze the embedding;
 - a vocab-parallel head only pays off with a vocab-parallel cross-entropy (no full logits), which
   DeepSpeed ties to heads named lm_head/embed_out and a loss it owns, not ours;
-- at the sizes we train (<= 7B, 32k vocab) they are ~4% of the parameters, while the blocks hold
-  the rest and all the per-token compute.
+- at the sizes we train they are a small share (7B with our 64k vocabulary: ~7% of the
+  parameters), while the blocks hold the rest and nearly all the per-token compute.
 The `output` head is listed as SKIP and strict_mode is on, so a linear layer added to the model
 later fails loudly instead of being silently replicated.
 
 Inside a pipeline AutoTP cannot work: it replaces the engine's `mpu` with its own data x tensor
 mesh, which drops the pipeline's groups. There the blocks are sharded by the small Megatron-style
-layers at the bottom of this file instead (same split, same parameter names), and the pipeline's
-own grid supplies the groups.
+layers at the bottom of this file instead (same split, same parameter names) over our
+`ProcessGroups` tensor group, which has the same ranks as the pipeline grid's slice group.
 """
 from __future__ import annotations
 
