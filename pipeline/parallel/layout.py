@@ -69,7 +69,7 @@ def check_layout(par: ParallelConfig, model: ModelConfig, world_size: int) -> To
                           f"processes or change parallel.tp / parallel.pp")
     if par.pp > 1 and par.zero_stage >= 2:
         raise LayoutError(f"parallel.zero_stage={par.zero_stage} cannot be combined with pipeline parallelism "
-                          f"(DeepSpeed partitions gradients per micro-batch); use parallel.zero_stage=1 "
+                          f"(DeepSpeed refuses ZeRO-2/3 inside a pipeline); use parallel.zero_stage=1 "
                           f"or parallel.pp=1")
     for name, count in (("model.n_heads", model.n_heads), ("model.n_kv_heads", model.kv_heads),
                         ("the MLP hidden size", model.hidden_dim)):
