@@ -71,6 +71,11 @@ def check_layout(par: ParallelConfig, model: ModelConfig, world_size: int) -> To
         raise LayoutError(f"parallel.zero_stage={par.zero_stage} cannot be combined with pipeline parallelism "
                           f"(DeepSpeed refuses ZeRO-2/3 inside a pipeline); use parallel.zero_stage=1 "
                           f"or parallel.pp=1")
+    if par.pp > 1 and par.zero_stage == 0:
+        # Measured: DeepSpeed 0.19.8's ZeRO-0 pipeline clipping counts only model-parallel rank 0's
+        # replicated parameters, so later stages drop out of the norm (loss 7e-4 off in 20 steps).
+        raise LayoutError("parallel.zero_stage=0 with pipeline parallelism clips gradients with a wrong norm "
+                          "in DeepSpeed (later stages are left out); use parallel.zero_stage=1")
     for name, count in (("model.n_heads", model.n_heads), ("model.n_kv_heads", model.kv_heads),
                         ("the MLP hidden size", model.hidden_dim)):
         if count % par.tp:

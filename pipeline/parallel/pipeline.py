@@ -125,7 +125,7 @@ def load_full_weights(module: nn.Module, state: dict[str, torch.Tensor], n_layer
 
 
 class PipelineStep(DeepSpeedStep):
-    """The TrainStep of a pipeline-parallel run (ZeRO 0/1).
+    """The TrainStep of a pipeline-parallel run (ZeRO-1; layout.py says why not 0, 2 or 3).
 
     Shares lr/save/load with DeepSpeedStep; the engine and the step itself differ:
     `train_batch` runs the 1F1B schedule over all of this replica's micro-batches at once.
