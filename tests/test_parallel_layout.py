@@ -37,7 +37,8 @@ def config(*overrides: str) -> TrainConfig:
      "parallel.global_batch (8) is not divisible by parallel.micro_batch x data-parallel size = 4 x 4 = 16"),
     (2, ["parallel.pp=2", "parallel.zero_stage=2"],
      "parallel.zero_stage=2 cannot be combined with pipeline parallelism"),
-    (2, ["parallel.pp=2", "parallel.zero_stage=0"], "use parallel.zero_stage=1"),
+    (2, ["parallel.pp=2", "parallel.zero_stage=0"], "computes the gradient-clipping norm wrong"),
+    (2, ["parallel.tp=2", "parallel.zero_stage=0"], "use parallel.zero_stage=1"),
 ])
 def test_bad_layouts_are_named(world, overrides, message):
     cfg = config(*overrides)

@@ -87,7 +87,7 @@ TIED = "model.tie_embeddings=true"
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name,ranks,overrides", [
-    ("tp2_zero0_checkpointing", 2, ["parallel.tp=2", "parallel.zero_stage=0", "parallel.activation_checkpointing=true"]),
+    ("tp2_checkpointing", 2, ["parallel.tp=2", "parallel.zero_stage=1", "parallel.activation_checkpointing=true"]),
     ("pp2_tied_checkpointing", 2, ["parallel.pp=2", "parallel.zero_stage=1", TIED,
                                    "parallel.activation_checkpointing=true"]),
     ("zero3_dp2", 2, ["parallel.zero_stage=3"]),

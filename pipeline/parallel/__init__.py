@@ -45,7 +45,7 @@ class _Consolidating:
 
 
 class TensorParallelStep(_Consolidating, DeepSpeedStep):
-    """AutoTP x data parallel x ZeRO 0-3: DeepSpeedStep with the "tensor_parallel" config section
+    """AutoTP x data parallel x ZeRO 1-3: DeepSpeedStep with the "tensor_parallel" config section
     (added by `pipeline.ds_config` when parallel.tp > 1); deepspeed.initialize shards the model."""
 
     def __init__(self, cfg: TrainConfig, model: torch.nn.Module, groups: ProcessGroups):
@@ -53,16 +53,6 @@ class TensorParallelStep(_Consolidating, DeepSpeedStep):
         # AutoTP then swaps in its own data x tensor mesh, whose ranks are the same (layout.py).
         super().__init__(cfg, model, mpu=groups)
         self._take_groups(groups)
-
-    def _total_grad_norm(self) -> float:
-        """The pre-clipping norm DeepSpeedStep measures itself when ZeRO is off: sharded gradients'
-        squares summed over the tensor group, replicated ones (embedding, norms, head) counted once."""
-        sums = torch.zeros(2, dtype=torch.float64, device=self.device)
-        for param in self.engine.module.parameters():
-            if param.grad is not None:
-                sums[0 if getattr(param, "tensor_model_parallel", False) else 1] += param.grad.double().pow(2).sum()
-        torch.distributed.all_reduce(sums[:1], group=self.groups.get_tensor_model_parallel_group())
-        return float(sums.sum().sqrt())
 
 
 class PipelineParallelStep(_Consolidating, PipelineStep):

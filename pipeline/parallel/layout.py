@@ -71,11 +71,12 @@ def check_layout(par: ParallelConfig, model: ModelConfig, world_size: int) -> To
         raise LayoutError(f"parallel.zero_stage={par.zero_stage} cannot be combined with pipeline parallelism "
                           f"(DeepSpeed refuses ZeRO-2/3 inside a pipeline); use parallel.zero_stage=1 "
                           f"or parallel.pp=1")
-    if par.pp > 1 and par.zero_stage == 0:
-        # Measured: DeepSpeed 0.19.8's ZeRO-0 pipeline clipping counts only model-parallel rank 0's
-        # replicated parameters, so later stages drop out of the norm (loss 7e-4 off in 20 steps).
-        raise LayoutError("parallel.zero_stage=0 with pipeline parallelism clips gradients with a wrong norm "
-                          "in DeepSpeed (later stages are left out); use parallel.zero_stage=1")
+    if model_parallel > 1 and par.zero_stage == 0:
+        # Measured with DeepSpeed 0.19.8 (docs/PARALLELISM.md): its ZeRO-0 pipeline clipping leaves
+        # later stages out of the norm, and its unfused bf16 optimizer flattens the gradients before
+        # the norm, losing the tensor-parallel marks; ZeRO-1 is exact in both and costs no more.
+        raise LayoutError("parallel.zero_stage=0 with tensor or pipeline parallelism computes the gradient-"
+                          "clipping norm wrong in DeepSpeed; use parallel.zero_stage=1")
     for name, count in (("model.n_heads", model.n_heads), ("model.n_kv_heads", model.kv_heads),
                         ("the MLP hidden size", model.hidden_dim)):
         if count % par.tp:
