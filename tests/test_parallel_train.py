@@ -82,23 +82,24 @@ def test_reference_learns_and_clips(reference):
     assert max(result["grad_norms"]) > CLIP, "clipping must be active for the comparison to cover it"
 
 
-TIED = "model.tie_embeddings=true"
+# one variant with a tied head and grouped-query attention (2 key/value heads for 4 query heads)
+TIED_GQA = ["model.tie_embeddings=true", "model.n_kv_heads=2"]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name,ranks,overrides", [
     ("tp2_checkpointing", 2, ["parallel.tp=2", "parallel.zero_stage=1", "parallel.activation_checkpointing=true"]),
-    ("pp2_tied_checkpointing", 2, ["parallel.pp=2", "parallel.zero_stage=1", TIED,
-                                   "parallel.activation_checkpointing=true"]),
+    ("pp2_tied_gqa_checkpointing", 2, ["parallel.pp=2", "parallel.zero_stage=1", *TIED_GQA,
+                                       "parallel.activation_checkpointing=true"]),
     ("zero3_dp2", 2, ["parallel.zero_stage=3"]),
-    ("tp2_dp2_zero3_tied", 4, ["parallel.tp=2", "parallel.zero_stage=3", TIED]),
+    ("tp2_dp2_zero3_tied_gqa", 4, ["parallel.tp=2", "parallel.zero_stage=3", *TIED_GQA]),
     # our Megatron-style layers (AutoTP cannot run inside a pipeline); without their
     # tensor_model_parallel mark the clipped run drifts by 7e-4 in loss and 7e-3 in weights
-    ("tp2_pp2", 4, ["parallel.tp=2", "parallel.pp=2", "parallel.zero_stage=1"]),
+    ("tp2_pp2_tied_gqa", 4, ["parallel.tp=2", "parallel.pp=2", "parallel.zero_stage=1", *TIED_GQA]),
 ])
 def test_layout_matches_single_process(tmp_path, reference, name, ranks, overrides):
     result = run_layout(tmp_path, ranks, overrides)
-    assert_same_run(result, reference(*[o for o in overrides if o == TIED]))
+    assert_same_run(result, reference(*[o for o in overrides if o in TIED_GQA]))
     if "parallel.tp=2" in overrides:
         assert result["our_tensor_ranks"] == [0, 1]
         if "parallel.pp=2" not in overrides:   # AutoTP built its own groups: our rank layout must agree
