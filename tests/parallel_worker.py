@@ -65,8 +65,9 @@ def main() -> None:
     deepspeed_groups = deepspeed_tensor_group_ranks() if autotp else None
     if dist.rank() == 0:
         write_consolidated(Path(args.out).parent / CONSOLIDATED, weights, cfg.model, "test")
-        torch.save({"losses": losses, "grad_norms": grad_norms, "weights": weights, "our_tensor_ranks": groups.ranks("tensor"),
-                    "deepspeed_tensor_ranks": deepspeed_groups}, args.out)
+        torch.save({"losses": losses, "grad_norms": grad_norms, "weights": weights,
+                    "our_tensor_ranks": groups.ranks("tensor"), "deepspeed_tensor_ranks": deepspeed_groups},
+                   args.out)
     dist.shutdown()
 
 

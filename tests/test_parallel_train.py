@@ -3,9 +3,9 @@
 Each layout runs 20 optimizer steps of the tiny model on the same global batches as a
 single-process reference (shared by all tests) with gradient clipping active (clip 0.5, norms
 ~0.8-1.3), then consolidates its weights to our parameter names. Losses and gradient norms must
-agree within 1e-4 relative at every step and the consolidated weights within 5e-5 absolute (Adam's normalisation turns
-float reordering in the all-reduces into ~1e-5 weight differences; the measured maximum is in
-docs/PARALLELISM.md).
+agree within 1e-4 relative at every step and the consolidated weights within 5e-5 absolute
+(Adam's normalisation turns float reordering in the all-reduces into ~1e-5 weight differences;
+the measured maxima are in docs/PARALLELISM.md).
 """
 from __future__ import annotations
 
@@ -88,7 +88,8 @@ TIED_GQA = ["model.tie_embeddings=true", "model.n_kv_heads=2"]
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name,ranks,overrides", [
-    ("tp2_checkpointing", 2, ["parallel.tp=2", "parallel.zero_stage=1", "parallel.activation_checkpointing=true"]),
+    ("tp2_checkpointing", 2, ["parallel.tp=2", "parallel.zero_stage=1",
+                              "parallel.activation_checkpointing=true"]),
     ("pp2_tied_gqa_checkpointing", 2, ["parallel.pp=2", "parallel.zero_stage=1", *TIED_GQA,
                                        "parallel.activation_checkpointing=true"]),
     ("zero3_dp2", 2, ["parallel.zero_stage=3"]),

@@ -6,7 +6,8 @@ stages. Here every rank reads its parameters' fp32 master values (`safe_get_full
 assembles ZeRO 1-3 partitions across the data-parallel group, and in bf16 runs returns the
 fp32 master, not the bf16 copy), tensor-parallel shards are all-gathered along their split
 dimension, and the data-rank-0 / tensor-rank-0 rank of every pipeline stage sends its stage to
-rank 0 tensor by tensor. Rank 0 holds the whole fp32 model in host memory (4 bytes/parameter). The result has exactly the keys and shapes of `Transformer(cfg.model).state_dict()`.
+rank 0 tensor by tensor. Rank 0 holds the whole fp32 model in host memory (4 bytes/parameter).
+The result has exactly the keys and shapes of `Transformer(cfg.model).state_dict()`.
 
 Collective: every rank must call `full_state_dict`, in the same program order.
 
