@@ -13,7 +13,8 @@ REPO = Path(__file__).resolve().parents[1]
 def slurm_cluster():
     """A real two-node Slurm cluster (n1, n2) for the whole session; ~3 s to start.
 
-    Installs Debian's slurm packages when missing (root + apt-get); skips only without those.
+    Installs Debian's slurm packages when missing (root + apt-get); skips only without those,
+    and never in CI (CI=true), where these tests must run: there a missing cluster fails.
     Client commands need `cluster.env` (SLURM_CONF and the marker that lets teardown end
     every process the tests started through Slurm).
     """
@@ -22,7 +23,9 @@ def slurm_cluster():
     try:
         cluster = start_cluster()
     except ClusterUnavailable as exc:
-        pytest.skip(f"no Slurm test cluster: {exc}")
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the Slurm tests, but the test cluster is unavailable: {exc}")
+        pytest.skip(f"no Slurm test cluster (needs root + apt): {exc}")
     cluster.env.update(slurm_job_env())
     yield cluster
     cluster.stop()
