@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run every benchmark the issues name, one after another (they share the machine's cores, so
-# never in parallel), saving each one's Markdown output under runs/bench/. The tables in
-# docs/BENCHMARKS.md were pasted from these outputs; each section there names its command.
+# never in parallel), saving each one's Markdown output under runs/bench/, then write them into
+# docs/BENCHMARKS.md (benchmarks/collect.py, between its run_all markers, with machine and date).
 #
 #   bash benchmarks/run_all.sh            # needs the sample run first: bash scripts/sample.sh
 #
@@ -28,4 +28,4 @@ run tokenize        benchmarks/bench_tokenize.py --input runs/sample/data/clean 
 run train_ddp       benchmarks/bench_train.py --ranks 2 --dim 256 --layers 4 --seq 256
 run val_loss        benchmarks/bench_val_loss.py --packed runs/sample/packed --steps 300
 if [ "$(id -u)" = 0 ]; then run slurm benchmarks/bench_slurm.py; fi
-echo "outputs in $out/"
+.venv/bin/python benchmarks/collect.py "$out"
