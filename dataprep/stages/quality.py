@@ -183,6 +183,17 @@ def terminal_punct_frac(lines: Sequence[str]) -> float:
 
 # ---- rule sets ---------------------------------------------------------------------------
 
+def line_and_repetition_reasons(text: str, units: str | Sequence[str],
+                                cfg: ZhQualityConfig | EnQualityConfig) -> Iterator[str]:
+    """The line-shape and repetition rules both languages share; units are chars (zh) or words (en)."""
+    lines = nonempty_lines(text)
+    if mean_line_chars(lines) < cfg.min_mean_line_chars:
+        yield "short_lines"
+    if terminal_punct_frac(lines) < cfg.min_terminal_punct_frac:
+        yield "few_terminal_punct"
+    yield from repetition_reasons(text, units, cfg, lines)
+
+
 def repetition_reasons(text: str, units: str | Sequence[str], cfg: ZhQualityConfig | EnQualityConfig,
                        lines: Sequence[str]) -> Iterator[str]:
     """Gopher repetition rules; n-gram reasons name their unit: top_2gram_frac (words), top_4char_frac."""
@@ -221,12 +232,7 @@ def zh_reasons(text: str, cfg: ZhQualityConfig) -> Iterator[str]:
         yield "symbol_ratio"
     if digit_ratio(chars) > cfg.max_digit_ratio:
         yield "digit_ratio"
-    lines = nonempty_lines(text)
-    if mean_line_chars(lines) < cfg.min_mean_line_chars:
-        yield "short_lines"
-    if terminal_punct_frac(lines) < cfg.min_terminal_punct_frac:
-        yield "few_terminal_punct"
-    yield from repetition_reasons(text, chars, cfg, lines)
+    yield from line_and_repetition_reasons(text, chars, cfg)
 
 
 def en_reasons(text: str, cfg: EnQualityConfig) -> Iterator[str]:
@@ -249,12 +255,7 @@ def en_reasons(text: str, cfg: EnQualityConfig) -> Iterator[str]:
         yield "symbol_ratio"
     if digit_ratio("".join(words)) > cfg.max_digit_ratio:
         yield "digit_ratio"
-    lines = nonempty_lines(text)
-    if mean_line_chars(lines) < cfg.min_mean_line_chars:
-        yield "short_lines"
-    if terminal_punct_frac(lines) < cfg.min_terminal_punct_frac:
-        yield "few_terminal_punct"
-    yield from repetition_reasons(text, words, cfg, lines)
+    yield from line_and_repetition_reasons(text, words, cfg)
 
 
 class QualityFilter(Stage):
