@@ -19,13 +19,16 @@ from dataprep.tokenizer.eval import analyse, evaluate, heldout_lines, markdown_t
 from dataprep.tokenizer.train import train_tokenizer
 
 # name -> (baseline kind or None, overrides of TokenizerConfig)
+PLAIN = {"idiom_symbols": 0, "jieba_fraction": 0.0, "word_align_max_breaks": 0.0}
 VARIANTS = {
     "library defaults": ("library", {}),
     "library + split_digits": ("library-digits", {}),
-    "ours, no idioms, no jieba": (None, {"idiom_symbols": 0, "jieba_fraction": 0.0}),
-    "ours, idioms, no jieba": (None, {"jieba_fraction": 0.0}),
-    "ours (default: idioms, jieba 0.7)": (None, {}),
-    "ours, idioms, jieba 1.0": (None, {"jieba_fraction": 1.0}),
+    "ours, plain BPE (no idioms, jieba or alignment)": (None, PLAIN),
+    "ours, idioms only": (None, {**PLAIN, "idiom_symbols": 2000}),
+    "ours, idioms + jieba 0.3, no alignment": (None, {"word_align_max_breaks": 0.0}),
+    "ours, idioms + alignment, no jieba": (None, {"jieba_fraction": 0.0}),
+    "**ours, default: idioms + jieba 0.3 + alignment**": (None, {}),
+    "ours, idioms + jieba 1.0, no alignment": (None, {"jieba_fraction": 1.0, "word_align_max_breaks": 0.0}),
 }
 
 

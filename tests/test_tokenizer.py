@@ -13,7 +13,7 @@ from common.config import ConfigError, load_config
 from dataprep.cli import main
 from dataprep.tokenizer.config import TokenizerConfig
 from dataprep.tokenizer.eval import analyse, evaluate
-from dataprep.tokenizer.lexicon import top_idioms
+from dataprep.tokenizer.lexicon import han_word_frequencies, segment_han, top_idioms
 from dataprep.tokenizer.textio import split_long
 from dataprep.tokenizer.train import train_tokenizer
 from tests.tokenizer_corpus import sample_documents, tiny_tokenizer, write_clean_shards
@@ -85,12 +85,62 @@ def test_eval_scores_words_idioms_and_round_trip(trained):
     assert [a.lang for a in lines] == ["zh", "en"]                     # digits-only line is neither
     zh = lines[0]
     assert zh.idioms == [(6, 18)] and (0, 6) in zh.words                # byte spans of 一心一意-like idiom, 我们
+    assert zh.two_char[zh.words.index((0, 6))] and not zh.two_char[zh.words.index((6, 18))]
     ours = evaluate("ours", trained["model"], lines)
     base = evaluate("library", trained["baseline"], lines)
     assert ours.idioms_single == 1 and base.idioms_single == 0
     assert ours.metrics()["round_trip_exact"] == 1.0
     assert base.metrics()["round_trip_exact"] < 1.0                     # nmt_nfkc rewrites ，and ２
     assert ours.zh_chars == len(zh.text) and ours.unk_tokens == 0
+    assert ours.two_char_words == sum(zh.two_char) < ours.words
+
+
+def test_segment_han_delimits_multi_character_words_only():
+    assert segment_han("我在北京工作，他说了一个故事。Hello world", "|") == "我在|北京|工作，他说了|一个|故事。Hello world"
+
+
+PHRASE_LINES = [f"{a}{b}{c}" for a in ("我们", "他们", "今天", "昨天", "这里") for b in ("政治谈判", "经济合作", "政治谈判")
+                for c in ("取得进展", "很快", "开始了", "结束了")] * 40
+
+
+def _phrase_model(tmp_path, **overrides):
+    """Real sample text (words to fill freed slots) plus a frequent two-word phrase."""
+    path = tmp_path / "phrases.jsonl"
+    texts = [r["text"] for r in sample_documents(zh=120, en=0)] + PHRASE_LINES
+    path.write_text("".join(json.dumps({"text": text}, ensure_ascii=False) + "\n" for text in texts))
+    config = TokenizerConfig(**{"vocab_size": 3000, "character_coverage": 0.98, "idiom_symbols": 0,
+                                "jieba_fraction": 0.0, **overrides})
+    return train_tokenizer(config, [str(path)], tmp_path / str(overrides))
+
+
+def test_word_alignment_splits_phrase_pieces_into_words(tmp_path):
+    """BPE learns 政治谈判 as one piece; alignment gives its slot to a word, 政治|谈判 encode as two."""
+    plain = _phrase_model(tmp_path, word_align_max_breaks=0.0)
+    aligned = _phrase_model(tmp_path)
+    sp_plain = spm.SentencePieceProcessor(model_file=plain["model"])
+    sp_aligned = spm.SentencePieceProcessor(model_file=aligned["model"])
+    assert sp_plain.encode("政治谈判", out_type=str) == ["政治谈判"]
+    assert sp_aligned.encode("政治谈判", out_type=str) == ["政治", "谈判"]
+    assert sp_aligned.vocab_size() == sp_plain.vocab_size() == 3000
+    report = aligned["word_alignment"]
+    assert sp_aligned.piece_to_id("政治谈判") == sp_aligned.unk_id()          # not a piece any more
+    assert report["pieces_dropped"] == report["words_added"] > 0
+    assert report["words_single_after"] > report["words_single_before"]
+    assert plain["word_alignment"] is None
+    for text in PHRASE_LINES[:20] + ["混合 text 😀 𠀀\t  spaces"]:
+        assert sp_aligned.decode(sp_aligned.encode(text)) == text
+
+
+def test_word_alignment_orders_dictionary_words_first(trained):
+    proto = model_pb2.ModelProto()
+    proto.ParseFromString(open(trained["model"], "rb").read())
+    lexicon = han_word_frequencies()
+    merged = [(i, p.piece) for i, p in enumerate(proto.pieces) if p.type == p.NORMAL and len(p.piece) > 1]
+    words = [i for i, piece in merged if piece in lexicon]
+    assert words and max(words) < min(i for i, piece in merged if piece not in lexicon)
+    scores = [p.score for p in proto.pieces if p.type == p.NORMAL]
+    assert scores == sorted(scores, reverse=True) and len(set(scores)) == len(scores)
+    assert trained["report"]["word_alignment"]["words_single_after"] > trained["report"]["word_alignment"]["words_single_before"]
 
 
 def test_hf_export_gives_sentencepiece_ids(trained, tmp_path):
@@ -114,6 +164,8 @@ def test_config_rejects_bad_values(tmp_path):
     path.write_text("vocab_size: 100\n")
     with pytest.raises(ConfigError, match="vocab_size must be >= 260"):
         load_config(TokenizerConfig, path)
+    with pytest.raises(ConfigError, match="set word_align_max_breaks=0 for unigram"):
+        load_config(TokenizerConfig, None, ["model_type=unigram"])
     with pytest.raises(ConfigError, match="jieba_fractoin"):
         load_config(TokenizerConfig, None, ["jieba_fractoin=0.5"])
 

@@ -22,9 +22,10 @@ class TokenizerConfig:
     byte_fallback: bool = True
     # Each digit its own token: numbers tokenize consistently (arithmetic) - every model surveyed does it.
     split_digits: bool = True
-    # Covers the long tail of Han characters without giving vocab slots to one-off glyphs;
+    # Covers the long tail of Han characters (a character outside it costs 3 byte tokens, so 0.9999
+    # beat 0.9995 by +0.2% zh chars/token at 64k) without giving slots to one-off glyphs;
     # everything outside coverage is still encoded exactly via byte fallback.
-    character_coverage: float = 0.9995
+    character_coverage: float = 0.9999
     # nmt_nfkc (the library default) rewrites full-width punctuation ，！（） to ASCII, so
     # decode(encode(x)) != x on Chinese text; identity keeps text byte-exact at +-0.1% compression.
     normalization_rule_name: str = "identity"
@@ -47,12 +48,19 @@ class TokenizerConfig:
     # Top-K four-character jieba idioms (dict tag `i`, by frequency) added as user-defined symbols:
     # lifted idiom single-token share 0.39 -> 0.67 at no measurable compression cost (ANCHORS). 0 = off.
     idiom_symbols: int = 2000
-    # Share of training lines whose Han runs are segmented by jieba (words joined by
-    # `pretokenization_delimiter`) so merges respect word boundaries. Measured at 64k (docs/BENCHMARKS.md):
-    # 0.7 keeps zh compression within 2% of plain BPE and lifts words-as-one-token 0.56 -> 0.68;
-    # 1.0 reaches 0.86 but costs ~10% compression. jieba runs at ~1 MB/s: train on a sample of big corpora.
-    jieba_fraction: float = 0.7
+    # Share of training lines whose Han runs are pre-segmented with jieba (the delimiter goes around
+    # words of >= 2 characters) so BPE favours merges inside words. 0.3 is the measured sweet spot in
+    # front of word alignment (docs/BENCHMARKS.md); 1.0 alone costs ~9% compression. jieba runs at
+    # ~1 MB/s: for big corpora, train on a sample.
+    jieba_fraction: float = 0.3
     pretokenization_delimiter: str = "\u2402"   # "␂": never in real text, removed by the trainer
+    # Word-aligned vocabulary (dataprep/tokenizer/align.py, BPE only): after training, pieces that
+    # break at least this many jieba words per use (phrases such as 新华社记者) give their slot to a
+    # frequent word, and words merge first. Measured at 64k (docs/BENCHMARKS.md): two-character
+    # words as one token 0.65 -> 0.77 at -1.7% zh compression vs plain BPE. 0 turns it off.
+    word_align_max_breaks: float = 1.2
+    # Training lines (a seeded reservoir sample of the stream) that alignment segments with jieba.
+    word_align_sample_lines: int = 100_000
     # Sentencepiece skips longer lines with a single warning; documents are split below this many
     # UTF-8 bytes at line, then sentence, then character boundaries instead (4192 = library default).
     max_sentence_length: int = 4192
@@ -69,6 +77,10 @@ class TokenizerConfig:
             raise ConfigError("character_coverage must be between 0.9 and 1.0")
         if not 0.0 <= self.jieba_fraction <= 1.0:
             raise ConfigError("jieba_fraction must be between 0 and 1")
+        if self.word_align_max_breaks < 0 or self.word_align_sample_lines < 1:
+            raise ConfigError("word_align_max_breaks must be >= 0 (0 = off) and word_align_sample_lines >= 1")
+        if self.word_align_max_breaks and self.model_type != "bpe":
+            raise ConfigError("word alignment reorders BPE merges; set word_align_max_breaks=0 for unigram")
         if self.idiom_symbols < 0:
             raise ConfigError("idiom_symbols must be >= 0")
         if len({self.unk_id, self.bos_id, self.eos_id, self.pad_id}) != 4:

@@ -11,12 +11,11 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Iterable
 
-import jieba
 import sentencepiece as spm
 from sentencepiece import sentencepiece_pb2
 
-from dataprep.tokenizer.lexicon import idioms_by_frequency
-from dataprep.tokenizer.textio import han_share, is_han, iter_documents
+from dataprep.tokenizer.lexicon import byte_offsets, idioms_by_frequency, jieba_words
+from dataprep.tokenizer.textio import han_share, iter_documents
 
 ZH_MIN_HAN = 0.3      # a line is Chinese from this Han share of its visible characters
 
@@ -28,6 +27,7 @@ class LineAnalysis:
     text: str
     lang: str                                   # "zh" or "en"
     words: list[tuple[int, int]]                # byte spans of jieba words of >= 2 Han characters
+    two_char: list[bool]                        # per word: exactly two characters?
     idioms: list[tuple[int, int]]               # byte spans of jieba-dict idiom occurrences
 
 
@@ -42,6 +42,8 @@ class EvalReport:
     en_tokens: int = 0
     words: int = 0
     words_single: int = 0
+    two_char_words: int = 0
+    two_char_single: int = 0
     idioms: int = 0
     idioms_single: int = 0
     byte_tokens: int = 0
@@ -54,6 +56,7 @@ class EvalReport:
         return {
             "zh_chars_per_token": ratio(self.zh_chars, self.zh_tokens),
             "en_chars_per_token": ratio(self.en_chars, self.en_tokens),
+            "two_char_words_single": ratio(self.two_char_single, self.two_char_words),
             "two_char_plus_words_single": ratio(self.words_single, self.words),
             "idioms_single": ratio(self.idioms_single, self.idioms),
             "byte_fallback_rate": ratio(self.byte_tokens, self.tokens),
@@ -63,14 +66,6 @@ class EvalReport:
 
     def to_json(self) -> dict:
         return {**dataclasses.asdict(self), **self.metrics()}
-
-
-def _byte_offsets(text: str) -> list[int]:
-    offsets, total = [0], 0
-    for ch in text:
-        total += len(ch.encode("utf-8"))
-        offsets.append(total)
-    return offsets
 
 
 def _idiom_spans(text: str, idioms: frozenset[str]) -> list[tuple[int, int]]:
@@ -91,12 +86,14 @@ def analyse(lines: Iterable[str]) -> list[LineAnalysis]:
     for text in lines:
         share = han_share(text)
         if share >= ZH_MIN_HAN:
-            offsets = _byte_offsets(text)
-            words = [(offsets[s], offsets[e]) for w, s, e in jieba.tokenize(text) if len(w) >= 2 and is_han(w)]
+            offsets = byte_offsets(text)
+            words = jieba_words(text)
+            encoded = text.encode("utf-8")
+            two_char = [len(encoded[b:e].decode("utf-8")) == 2 for b, e in words]
             found = [(offsets[s], offsets[e]) for s, e in _idiom_spans(text, idioms)]
-            out.append(LineAnalysis(text, "zh", words, found))
+            out.append(LineAnalysis(text, "zh", words, two_char, found))
         elif any("a" <= ch.lower() <= "z" for ch in text):
-            out.append(LineAnalysis(text, "en", [], []))
+            out.append(LineAnalysis(text, "en", [], [], []))
     return out
 
 
@@ -132,7 +129,10 @@ def evaluate(name: str, model_file: str, analysed: list[LineAnalysis], batch: in
                 report.en_chars += len(line.text)
                 report.en_tokens += len(ids)
             report.words += len(line.words)
-            report.words_single += sum(1 for span in line.words if span in spans)
+            single = [span in spans for span in line.words]
+            report.words_single += sum(single)
+            report.two_char_words += sum(line.two_char)
+            report.two_char_single += sum(s and two for s, two in zip(single, line.two_char))
             report.idioms += len(line.idioms)
             report.idioms_single += sum(1 for span in line.idioms if span in spans)
     return report

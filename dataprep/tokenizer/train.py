@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import random
 import time
 import zlib
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from sentencepiece import sentencepiece_model_pb2 as model_pb2
 
 from common.atomic import atomic_write, sha256_file, write_json, write_text
 from common.config import ConfigError, dump_yaml
+from dataprep.tokenizer.align import align_vocabulary, segment_sample
 from dataprep.tokenizer.config import TokenizerConfig
 from dataprep.tokenizer.lexicon import segment_han, top_idioms
 from dataprep.tokenizer.textio import iter_documents, split_long
@@ -34,15 +36,34 @@ class LineStats:
     jieba_segmented: int = 0
 
 
-def training_lines(documents: Iterable, config: TokenizerConfig, stats: LineStats) -> Iterator[str]:
+class Reservoir:
+    """A uniform sample of at most `size` items of a stream; seeded, so the same input gives the same sample."""
+
+    def __init__(self, size: int, seed: int = 0):
+        self.size, self.seen, self.items = size, 0, []
+        self._rng = random.Random(seed)
+
+    def offer(self, item: str) -> None:
+        self.seen += 1
+        if len(self.items) < self.size:
+            self.items.append(item)
+        elif (slot := self._rng.randrange(self.seen)) < self.size:
+            self.items[slot] = item
+
+
+def training_lines(documents: Iterable, config: TokenizerConfig, stats: LineStats,
+                   sample: Reservoir | None = None) -> Iterator[str]:
     """Lines for the trainer; a `jieba_fraction` of them (chosen by a hash of the line, so
-    reproducible) has its Han runs pre-segmented with the pretokenization delimiter."""
+    reproducible) has its Han runs pre-segmented with the pretokenization delimiter. `sample`
+    receives the lines as written, for word alignment."""
     threshold = int(config.jieba_fraction * 2**32)
     for doc in documents:
         stats.documents += 1
         for line in split_long(doc.text, config.max_sentence_length):
             stats.lines += 1
             stats.chars += len(line)
+            if sample is not None:
+                sample.offer(line)
             if threshold and zlib.crc32(line.encode("utf-8")) < threshold:
                 segmented = segment_han(line, config.pretokenization_delimiter)
                 if len(segmented.encode("utf-8")) <= config.max_sentence_length:
@@ -109,10 +130,15 @@ def train_tokenizer(config: TokenizerConfig, inputs: list[str], out_dir: str | P
     stats = LineStats()
     started = time.perf_counter()
     if baseline:
-        config = dataclasses.replace(config, jieba_fraction=0.0, idiom_symbols=0, user_defined_symbols=[])
-    model = train_model(lambda: training_lines(iter_documents(inputs, config.text_field), config, stats),
+        config = dataclasses.replace(config, jieba_fraction=0.0, idiom_symbols=0, user_defined_symbols=[],
+                                     word_align_max_breaks=0.0)
+    sample = Reservoir(config.word_align_sample_lines) if config.word_align_max_breaks else None
+    model = train_model(lambda: training_lines(iter_documents(inputs, config.text_field), config, stats, sample),
                         baseline_trainer_args(config, baseline) if baseline else config.trainer_args(),
                         user_symbols(config), verbose)
+    alignment = None
+    if sample is not None:
+        model, alignment = align_vocabulary(model, segment_sample(sample.items), config.word_align_max_breaks)
     path = write_model(model, out_dir)
     write_text(out_dir / "tokenizer_config.yaml", dump_yaml(config))
     report = {
@@ -120,6 +146,7 @@ def train_tokenizer(config: TokenizerConfig, inputs: list[str], out_dir: str | P
         "documents": stats.documents, "lines": stats.lines, "chars": stats.chars,
         "documents_with_long_lines_split": stats.long_lines_split, "jieba_segmented_lines": stats.jieba_segmented,
         "user_defined_symbols": len(user_symbols(config)), "baseline": baseline, "inputs": [str(i) for i in inputs],
+        "word_alignment": dataclasses.asdict(alignment) if alignment else None,
     }
     write_json(out_dir / "train_report.json", report)
     return report
