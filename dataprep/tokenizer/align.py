@@ -135,6 +135,7 @@ def align_vocabulary(model: bytes, sample: list[SampleLine],
     word_counts = Counter(line.text.encode("utf-8")[b:e].decode("utf-8") for line in sample for b, e in line.words)
     report = AlignReport(sample_lines=len(sample))
     model = _rebuild(proto, list(rank), rank)
+    banned: set[str] = set()                  # dropped once: never re-added as a sample word
     for round_ in range(MAX_ROUNDS):
         usage = measure(model, sample)
         if round_ == 0:
@@ -144,10 +145,11 @@ def align_vocabulary(model: bytes, sample: list[SampleLine],
         drop = sorted((p for p, r in ratio.items() if r >= max_breaks_per_use), key=lambda p: (-ratio[p], p))
         if not drop:
             break
+        banned.update(drop)
         kept = _buildable(set(normal) - set(drop))
         freed = len(normal) - len(kept)
         added = [w for w, _ in word_counts.most_common() if w not in kept and w not in reserved
-                 and _has_split(w, kept)][:freed]
+                 and w not in banned and _has_split(w, kept)][:freed]
         # too few new words (small corpora): the least-breaking dropped pieces keep their slots
         restored = [p for p in reversed(drop) if _has_split(p, kept)][:freed - len(added)]
         if freed == len(restored):
