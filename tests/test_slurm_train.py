@@ -55,7 +55,7 @@ def test_two_node_job_trains_to_the_end(slurm_cluster, tmp_path):
 
 
 def test_signal_checkpoints_requeues_and_resumes_as_one_run(slurm_cluster, tmp_path):
-    steps = 16
+    steps = 80          # long enough that the signal lands mid-run on a fast, idle machine (16 once raced)
     job_id, run_dir = _submit(slurm_cluster, tmp_path, **{"train.steps": steps, "checkpoint.every": 1000,
                                                           "train.eval_every": 1000})
     deadline = time.monotonic() + 90
