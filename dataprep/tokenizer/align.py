@@ -158,6 +158,7 @@ def align_vocabulary(model: bytes, sample: list[SampleLine],
         report.words_added += len(added)
         report.dropped_examples += drop[:5]
         model = _rebuild(proto, [p for p in normal if p in kept] + added + restored, rank)
-    final = measure(model, sample)
-    report.words_single_after = final.single / max(final.words, 1)
+    else:                                     # the last round changed the model: measure it once more
+        usage = measure(model, sample)
+    report.words_single_after = usage.single / max(usage.words, 1)
     return model, report
