@@ -44,14 +44,16 @@ class Quarantine:
 class StageStats:
     """Counts for one stage: documents seen, kept, removed by reason, plus free-form counters."""
 
-    def __init__(self, stage: str, keep_snippets: int = 200):
+    def __init__(self, stage: str, keep_snippets: int = 200, keep_examples: int = 5):
         self.stage = stage
         self.seen = 0
         self.kept = 0
         self.removed: Counter[str] = Counter()
         self.counters: Counter[str] = Counter()   # e.g. pii.email replaced, lines removed
+        self.examples: dict[str, list[str]] = {}   # counter key -> first few examples (removed lines...)
         self.removals: list[Removal] = []
         self._snippet_chars = keep_snippets
+        self._keep_examples = keep_examples
 
     def remove(self, doc: Document, reason: str) -> None:
         self.removed[reason] += 1
@@ -61,9 +63,16 @@ class StageStats:
     def count(self, key: str, n: int = 1) -> None:
         self.counters[key] += n
 
+    def example(self, key: str, text: str) -> None:
+        """Keep `text` as an example of `key` (a removed line, a scrubbed span in context) for the
+        report; only the first few per key are kept, so memory stays bounded."""
+        kept = self.examples.setdefault(key, [])
+        if len(kept) < self._keep_examples:
+            kept.append(text[: self._snippet_chars])
+
     def to_json(self) -> dict[str, Any]:
         return {"seen": self.seen, "kept": self.kept, "removed": dict(self.removed),
-                "counters": dict(self.counters)}
+                "counters": dict(self.counters), "examples": self.examples}
 
 
 class Stage:
