@@ -11,6 +11,7 @@ from common.config import ConfigError, config_hash
 from dataprep.stages.lines import LinesConfig
 from dataprep.stages.quality import QualityConfig
 from dataprep.stages.safety import SafetyConfig
+from dataprep.steps import DEFAULT_STEPS, CustomStep, validate_steps
 
 
 @dataclasses.dataclass
@@ -61,6 +62,8 @@ class MinHashConfig:
 @dataclasses.dataclass
 class DataConfig:
     inputs: list[str] = dataclasses.field(default_factory=list)  # files, directories or globs
+    # the stages in order (dataprep/steps.py): built-in names, or {name, use: module:Class, params}
+    steps: list[CustomStep | str] = dataclasses.field(default_factory=lambda: list(DEFAULT_STEPS))
     output: str = "runs/dataprep"
     text_field: str = "text"
     id_field: str = "id"
@@ -82,6 +85,7 @@ class DataConfig:
             raise ConfigError("num_workers must be >= 1")
         if self.shard_size < 1:
             raise ConfigError("shard_size must be >= 1")
+        validate_steps(self.steps)
 
     def settings_hash(self) -> str:
         """Hash of the settings that change outputs (not workers or the output path)."""

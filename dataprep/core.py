@@ -79,6 +79,9 @@ class Stage:
     """One step over documents. Subclasses implement `apply`; `process` does the accounting."""
 
     name: str = "stage"
+    # doc.meta keys this stage sets that the clean output keeps as columns, with their Arrow
+    # type names (e.g. {"quality_score": "float64"}): users re-threshold without rerunning
+    columns: dict[str, str] = {}
 
     def apply(self, doc: Document, stats: StageStats) -> Document | None:
         """Return the (possibly edited) document to keep it, or call stats.remove and return None."""

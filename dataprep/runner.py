@@ -9,12 +9,18 @@ does the shards whose index % N == I; "reduce" steps are global and run once):
                      docs.parquet, linecounts.parquet (normalised-line key -> #docs, for the
                      line cleaner), removed.jsonl, quarantine.jsonl, stats.json.
   linecount  reduce  work/linecount/repeated.parquet: line keys seen in >= lines.min_docs docs.
-  filter     map     work/filter/shard-K/: line cleaning, quality and safety stages, language
-                     tag, exact hashes (hashes.npy), MinHash signatures (sig.npy, valid.npy).
+  filter     map     work/filter/shard-K/: language tag, then the document steps listed before
+                     the dedup steps (by default line cleaning, quality, safety), exact hashes
+                     (hashes.npy), MinHash signatures (sig.npy, valid.npy).
   dedup      reduce  work/dedup/decision-K.npy (0 keep, 1 exact dup, 2 near dup), stats.json,
                      and <out>/clusters.jsonl; LSH runs band by band over memory-mapped sig.npy.
-  write      map     <out>/clean/part-K.parquet (id, text, source, lang) and
-                     work/write/shard-K/removed.jsonl for the duplicates.
+  write      map     the document steps listed after the dedup steps, on the documents dedup
+                     kept, then <out>/clean/part-K.parquet (id, text, source, lang, and the
+                     columns stages declare, e.g. quality_score) and work/write/shard-K/
+                     removed.jsonl + stats.json.
+
+Which stages run and in which order is the config's `steps` list (dataprep/steps.py); the
+passes above are fixed, so the local and Slurm-array executors run any list the same way.
   finalize   reduce  <out>/removed.jsonl, <out>/quarantine.jsonl, <out>/manifest.json and
                      <out>/lengths.json (chars per doc after normalising / after cleaning); checks
                      docs_in == kept + removed + quarantined and raises if not.
@@ -44,10 +50,11 @@ from tqdm import tqdm
 
 from common.atomic import atomic_write, clean_stale_tmp, write_json, write_text
 from common.config import ConfigError
+from dataprep import steps as data_steps
 from dataprep.config import DataConfig
 from dataprep.core import Document, Quarantine, Stage, StageStats
-from dataprep.stages import exact_dedup, lines, minhash, quality, safety
-from dataprep.stages.normalize import Normalize, detect_lang
+from dataprep.stages import exact_dedup, lines, minhash
+from dataprep.stages.normalize import detect_lang
 from dataprep.stages.read import InputShard, ReadChecks, ShardReader, plan_shards
 from dataprep.writer import CLEAN_SCHEMA, read_jsonl, read_parquet, write_jsonl, write_npy, write_parquet
 
@@ -61,6 +68,7 @@ DOCS_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("source", 
 FILTERED_SCHEMA = DOCS_SCHEMA.append(pa.field("lang", pa.string()))
 LINECOUNT_SCHEMA = pa.schema([("key", pa.string()), ("docs", pa.int64())])
 KEEP, EXACT, NEAR = 0, 1, 2
+EXAMPLES_PER_KEY = 5               # examples per counter key kept in the manifest (removed lines, PII)
 
 
 class RunError(RuntimeError):
@@ -93,18 +101,19 @@ class Run:
         return [InputShard(**s) for s in plan["shards"]]
 
 
-# ---- stages of other modules -------------------------------------------------------------
+# ---- stages of the config's step list ----------------------------------------------------
 
-def _late_stages(cfg: DataConfig, repeated: set[str]) -> list[Stage]:
-    """Line cleaning, quality and safety stages, in that order (each may be disabled)."""
-    stages: list[Stage] = []
-    if cfg.lines.enabled:
-        stages.append(lines.LineCleaner(cfg.lines, repeated))
-    if cfg.quality.enabled:
-        stages.append(quality.QualityFilter(cfg.quality))
-    if cfg.safety.enabled:
-        stages += [safety.SensitiveWordFilter(cfg.safety), safety.PiiScrubber(cfg.safety)]
-    return stages
+def _stages(run: Run, entries: list) -> list[Stage]:
+    return data_steps.build(entries, run.cfg, data_steps.Context(lambda: _repeated(run)))
+
+
+def _columns(stages: list[Stage], carried: Iterable[pa.Field] = ()) -> list[pa.Field]:
+    """Output columns: those carried from an earlier pass, then those the stages declare (Stage.columns)."""
+    fields = {f.name: f for f in carried}
+    for stage in stages:
+        for key, arrow_type in stage.columns.items():
+            fields.setdefault(key, pa.field(key, pa.type_for_alias(arrow_type)))
+    return list(fields.values())
 
 
 # ---- helpers ----------------------------------------------------------------------------
@@ -162,11 +171,11 @@ def step_plan(run: Run) -> None:
 def step_read(run: Run, shard: InputShard) -> None:
     cfg = run.cfg
     reader = ShardReader(shard, cfg.text_field, cfg.id_field)
-    stages: list[Stage] = [ReadChecks(cfg.read.max_doc_chars), Normalize(cfg.normalize.t2s)]
+    stages: list[Stage] = [ReadChecks(cfg.read.max_doc_chars), *_stages(run, data_steps.plan(cfg).read)]
     stats = _stats_for(stages)
     docs = list(_pipe(reader, stages, stats))
     counts: Counter[str] = Counter()
-    if cfg.lines.enabled:
+    if data_steps.uses_line_counts(cfg):
         for doc in docs:
             counts.update(set(lines.line_keys(doc, cfg.lines)))
     out = run.shard_dir("read", shard.index)
@@ -201,19 +210,25 @@ def _repeated(run: Run) -> set[str]:
     return _REPEATED_CACHE[path]
 
 
+def _filtered_row(doc: Document, columns: list[pa.Field]) -> dict[str, Any]:
+    return {**_doc_row(doc), "lang": doc.meta["lang"], **{f.name: doc.meta.get(f.name) for f in columns}}
+
+
 def step_filter(run: Run, shard: InputShard) -> None:
     cfg = run.cfg
+    plan = data_steps.plan(cfg)
     rows = read_parquet(run.shard_dir("read", shard.index) / "docs.parquet")
     docs = (Document(r["id"], r["text"], r["source"], {"line": r["line"]}) for r in rows)
-    stages = _late_stages(cfg, _repeated(run))
+    stages = _stages(run, plan.filter)
     stats = _stats_for(stages)
-    kept = [{**_doc_row(doc), "lang": doc.meta["lang"]} for doc in _pipe(_tag_lang(docs, cfg), stages, stats)]
+    columns = _columns(stages)
+    kept = [_filtered_row(doc, columns) for doc in _pipe(_tag_lang(docs, cfg), stages, stats)]
     texts = [row["text"] for row in kept]
     mh = cfg.minhash
     sig, valid = minhash.signatures(texts, mh.num_perm, mh.seed, mh.han_ngram, mh.word_ngram, mh.batch_size) \
-        if mh.enabled else (np.zeros((len(texts), 0), np.uint32), np.zeros(len(texts), bool))
+        if "minhash" in plan.dedup else (np.zeros((len(texts), 0), np.uint32), np.zeros(len(texts), bool))
     out = run.shard_dir("filter", shard.index)
-    write_parquet(out / "docs.parquet", kept, FILTERED_SCHEMA)
+    write_parquet(out / "docs.parquet", kept, pa.schema([*FILTERED_SCHEMA, *columns]))
     write_npy(out / "hashes.npy", exact_dedup.text_hashes(texts))
     write_npy(out / "sig.npy", sig)
     write_npy(out / "valid.npy", valid)
@@ -231,13 +246,14 @@ def _tag_lang(docs: Iterable[Document], cfg: DataConfig) -> Iterable[Document]:
 def step_dedup(run: Run) -> None:
     """Global exact + near dedup over all shards in plan order; memory ~ documents x (16 + 8 + 36) bytes."""
     cfg, shards = run.cfg, run.shards()
+    plan = data_steps.plan(cfg)
     dirs = [run.shard_dir("filter", s.index) for s in shards]
     valids = [np.load(d / "valid.npy") for d in dirs]
     valid = np.concatenate(valids) if dirs else np.zeros(0, bool)
     hashes = np.concatenate([np.load(d / "hashes.npy") for d in dirs]) if dirs else np.zeros((0, 2), np.uint64)
     n = len(hashes)
     index = np.arange(n, dtype=np.int64)
-    first = exact_dedup.first_occurrences(hashes) if cfg.exact_dedup.enabled else index
+    first = exact_dedup.first_occurrences(hashes) if "exact_dedup" in plan.dedup else index
     decision = np.where(first != index, EXACT, KEEP).astype(np.int8)
     exact = StageStats("exact_dedup")
     exact.seen, exact.kept = n, int((decision == KEEP).sum())
@@ -245,7 +261,7 @@ def step_dedup(run: Run) -> None:
     near = StageStats("minhash")
     near.seen = exact.kept
     clusters: list[dict[str, Any]] = []
-    if cfg.minhash.enabled and n:
+    if "minhash" in plan.dedup and n:
         mh = cfg.minhash
         bands, rows = minhash.band_params(mh.threshold, mh.num_perm, mh.false_positive_weight,
                                           mh.false_negative_weight)
@@ -265,7 +281,8 @@ def step_dedup(run: Run) -> None:
     for s, lo, hi in zip(shards, offsets[:-1], offsets[1:]):
         write_npy(run.step_dir("dedup") / f"decision-{s.index:05d}.npy", decision[lo:hi])
     write_jsonl(run.out / "clusters.jsonl", clusters)
-    write_json(run.step_dir("dedup") / "stats.json", {"stages": _stats_json([exact, near])})
+    ran = [st for st in (exact, near) if st.stage in plan.dedup]
+    write_json(run.step_dir("dedup") / "stats.json", {"stages": _stats_json(ran)})
 
 
 def _clusters(run: Run, shards: list[InputShard], store: minhash.SignatureStore,
@@ -296,19 +313,29 @@ def _ids_at(run: Run, shards: list[InputShard], offsets: np.ndarray, needed: np.
 
 
 def step_write(run: Run, shard: InputShard) -> None:
-    rows = read_parquet(run.shard_dir("filter", shard.index) / "docs.parquet")
+    path = run.shard_dir("filter", shard.index) / "docs.parquet"
+    rows = read_parquet(path)
+    carried = [f for f in pq.read_schema(path) if f.name not in FILTERED_SCHEMA.names]
     decision = np.load(run.step_dir("dedup") / f"decision-{shard.index:05d}.npy")
-    stats = {EXACT: StageStats("exact_dedup"), NEAR: StageStats("minhash")}
-    kept = []
+    dedup_stats = {EXACT: StageStats("exact_dedup"), NEAR: StageStats("minhash")}
+    survivors = []
     for row, code in zip(rows, decision.tolist()):
+        doc = Document(row["id"], row["text"], row["source"], {k: row[k] for k in row if k not in ("id", "text", "source")})
         if code == KEEP:
-            kept.append({k: row[k] for k in CLEAN_SCHEMA.names})
+            survivors.append(doc)
         else:
-            reason = "exact_duplicate" if code == EXACT else "near_duplicate"
-            stats[code].remove(Document(row["id"], row["text"], row["source"]), reason)
-    write_jsonl(run.shard_dir("write", shard.index) / "removed.jsonl", _removals(stats.values()))
+            dedup_stats[code].remove(doc, "exact_duplicate" if code == EXACT else "near_duplicate")
+    stages = _stages(run, data_steps.plan(run.cfg).write)
+    stats = _stats_for(stages)
+    columns = _columns(stages, carried)
+    names = [*CLEAN_SCHEMA.names, *(f.name for f in columns)]
+    kept = [{k: row[k] for k in names}
+            for row in (_filtered_row(doc, columns) for doc in _pipe(survivors, stages, stats))]
+    out = run.shard_dir("write", shard.index)
+    write_jsonl(out / "removed.jsonl", _removals([*dedup_stats.values(), *stats]))
+    write_json(out / "stats.json", {"stages": _stats_json(stats)})
     if kept:    # no empty shards: `datasets` cannot read a parquet file without rows
-        write_parquet(run.clean_path(shard.index), kept, CLEAN_SCHEMA)
+        write_parquet(run.clean_path(shard.index), kept, pa.schema([*CLEAN_SCHEMA, *columns]))
 
 
 def step_finalize(run: Run) -> dict[str, Any]:
@@ -334,7 +361,8 @@ def step_finalize(run: Run) -> dict[str, Any]:
             for step in ("read", "filter", "write"):
                 for record in _copy_jsonl(run.shard_dir(step, s.index) / "removed.jsonl", removed_out):
                     by_reason[f"{record['stage']}/{record['reason']}"] += 1
-            stat_files += [read_dir / "stats.json", run.shard_dir("filter", s.index) / "stats.json"]
+            stat_files += [read_dir / "stats.json", *(run.shard_dir(step, s.index) / "stats.json"
+                                                      for step in ("filter", "write"))]
             before = pq.read_table(read_dir / "docs.parquet", columns=["text"])
             lengths["before"] += pc.utf8_length(before.column("text")).to_pylist()
             if run.clean_path(s.index).exists():
@@ -353,7 +381,7 @@ def step_finalize(run: Run) -> dict[str, Any]:
         "docs_in": docs_in, "kept": kept, "removed": removed, "quarantined": n_quarantined,
         "kept_by_lang": dict(by_lang), "chars_kept": sum(lengths["after"]),
         "removed_by_reason": dict(by_reason), "quarantined_by_file": dict(quarantined),
-        "stage_order": [name for name in _stage_order(run.cfg) if name in stages],   # JSON keys get sorted
+        "stage_order": [name for name in data_steps.plan(run.cfg).order if name in stages],  # JSON keys get sorted
         "stages": stages,
         "outputs": {"clean": [run.clean_path(s.index).relative_to(run.out).as_posix() for s in shards
                               if run.clean_path(s.index).exists()],
@@ -378,18 +406,15 @@ def _copy_jsonl(path: Path, out: IO[str]) -> Iterator[dict[str, Any]]:
 
 
 def _add_stage(stages: dict[str, dict[str, Any]], name: str, st: dict[str, Any]) -> None:
-    total = stages.setdefault(name, {"seen": 0, "kept": 0, "removed": {}, "counters": {}})
+    total = stages.setdefault(name, {"seen": 0, "kept": 0, "removed": {}, "counters": {}, "examples": {}})
     total["seen"] += st["seen"]
     total["kept"] += st["kept"]
     for key in ("removed", "counters"):
         for k, v in st[key].items():
             total[key][k] = total[key].get(k, 0) + v
-
-
-def _stage_order(cfg: DataConfig) -> list[str]:
-    """Stage names in the order documents pass them."""
-    late = [stage.name for stage in _late_stages(cfg, set())]
-    return ["read", "normalize", *late, "exact_dedup", "minhash"]
+    for k, examples in st.get("examples", {}).items():    # the first few per key, in shard order
+        kept = total["examples"].setdefault(k, [])
+        kept += examples[: max(0, EXAMPLES_PER_KEY - len(kept))]
 
 
 # ---- orchestration ----------------------------------------------------------------------
