@@ -60,10 +60,13 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def ordered_stages(manifest: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """The manifest's stages in pipeline order (JSON objects carry no order); unknown ones before dedup."""
+    """The manifest's stages in pipeline order (its stage_order; JSON objects carry no order)."""
     stages = manifest.get("stages")
     if not isinstance(stages, dict):
         raise ReportError("manifest.json has no 'stages' mapping of stage name -> counts")
+    order = manifest.get("stage_order")
+    if isinstance(order, list) and set(order) == set(stages):
+        return [(name, stages[name]) for name in order]
     known = [s for s in PIPELINE_ORDER if s in stages]
     others = sorted(set(stages) - set(known))
     cut = next((i for i, s in enumerate(known) if s in DEDUP_STAGES), len(known))
@@ -154,6 +157,12 @@ def _examples(removals: list[dict[str, Any]], steps: list[tuple[str, int]]) -> d
     return {label: by_reason[label] for label in order + sorted(set(by_reason) - set(order))}
 
 
+def edit_examples(manifest: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """("stage: counter", examples) for edits inside kept documents: removed lines, scrubbed PII."""
+    return [(f"{name}: {key}", list(examples)) for name, st in ordered_stages(manifest)
+            for key, examples in sorted(st.get("examples", {}).items()) if examples]
+
+
 def _stage_rows(manifest: dict[str, Any]) -> list[tuple[str, int, int, str, str]]:
     rows = []
     for name, st in ordered_stages(manifest):
@@ -187,6 +196,10 @@ def _html(manifest, steps, examples, has_lengths, clusters) -> str:
     parts.append(f"<h2>Near-duplicate clusters</h2><p>{len(clusters):,} clusters</p>")
     if clusters:
         parts.append("<img src='clusters.png' alt='cluster sizes'>")
+    parts.append("<h2>Edits inside kept documents: examples</h2>")
+    for label, texts in edit_examples(manifest):
+        parts.append(f"<h3>{esc(label)}</h3>")
+        parts += [f"<pre>{esc(t[:SNIPPET_CHARS])}</pre>" for t in texts]
     parts.append("<h2>Removed examples per reason</h2>")
     for label, records in examples.items():
         parts.append(f"<h3>{esc(label)}</h3>")
@@ -210,7 +223,11 @@ def _markdown(manifest, steps, examples, has_lengths, clusters) -> str:
               "", f"{len(clusters):,} near-duplicate clusters", ""]
     if clusters:
         lines += ["![cluster sizes](clusters.png)", ""]
-    lines.append("## Removed examples per reason")
+    lines.append("## Edits inside kept documents: examples")
+    for label, texts in edit_examples(manifest):
+        lines += ["", f"### {label}", ""]
+        lines += [f"- {html.escape(t[:SNIPPET_CHARS].replace(chr(10), ' ⏎ '))}" for t in texts]
+    lines += ["", "## Removed examples per reason"]
     for label, records in examples.items():
         lines += ["", f"### {label}", ""]
         for r in records:

@@ -78,3 +78,19 @@ def test_missing_optional_inputs_and_missing_manifest(tmp_path):
     (run / "removed.jsonl").write_text('{"id": 1}\n{broken\n', encoding="utf-8")
     with pytest.raises(ReportError, match=r"removed.jsonl:2: not valid JSON"):
         write_report(run)
+
+
+def test_edit_examples_and_a_custom_stage_order(tmp_path):
+    """Removed lines and scrubbed PII show with their examples; a custom step list's order is kept."""
+    stages = {**STAGES, "lines": {**STAGES["lines"], "examples": {"lines.nav": ["首页 | 新闻 <b>"]}},
+              "pii": {**STAGES["pii"], "examples": {"pii.mobile": ["电话：<PHONE>，欢迎来电"]}}}
+    order = ["read", "normalize", "quality", "lines", "sensitive_words", "exact_dedup", "minhash", "pii"]
+    run = make_run(tmp_path)
+    write_json(run / "manifest.json", {"docs_in": 100, "kept": 70, "removed": 26, "quarantined": 4,
+                                       "stages": stages, "stage_order": order})
+    page = write_report(run).read_text(encoding="utf-8")
+    assert "lines: lines.nav" in page and "首页 | 新闻 &lt;b&gt;" in page
+    assert "pii: pii.mobile" in page and "电话：&lt;PHONE&gt;，欢迎来电" in page
+    markdown = (run / "report" / "report.md").read_text(encoding="utf-8")
+    assert markdown.index("quality/too_short") < markdown.index("lines/empty_after_line_clean")
+    assert markdown.index("minhash/near_duplicate") < markdown.index("| pii |")
