@@ -50,7 +50,7 @@ def test_pii_replaced_with_typed_placeholders():
     out, counts = scrub_pii(text)
     assert out == ("联系人张三，身份证<ID_CARD>，手机<PHONE>，座机<PHONE>，"
                    "邮箱 <EMAIL>，服务器 <IP>。")
-    assert counts == {"id_card": 1, "phone": 2, "email": 1, "ip": 1}
+    assert counts == {"id_card": 1, "mobile": 1, "landline": 1, "email": 1, "ip": 1}
 
 
 @pytest.mark.parametrize("text", [
@@ -69,14 +69,14 @@ def test_lookalike_numbers_untouched(text):
 def test_pii_touching_chinese_characters():
     out, counts = scrub_pii("电子邮箱li.na@example.com的主人，手机13912345678请回电，IP为10.0.0.1。")
     assert out == "电子邮箱<EMAIL>的主人，手机<PHONE>请回电，IP为<IP>。"
-    assert counts == {"email": 1, "phone": 1, "ip": 1}
+    assert counts == {"email": 1, "mobile": 1, "ip": 1}
 
 
 def test_mobile_with_country_code_and_id_ending_in_x():
     card = "11010519491231002X"
     out, counts = scrub_pii(f"请拨+8613912345678或86-15012345678，证件{card}")
     assert out == "请拨<PHONE>或<PHONE>，证件<ID_CARD>"
-    assert counts == {"phone": 2, "id_card": 1}
+    assert counts == {"mobile": 2, "id_card": 1}
 
 
 def test_pii_scrubber_counts_and_type_selection():

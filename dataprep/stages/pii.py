@@ -1,0 +1,365 @@
+"""Find and replace personal data: e-mail, IP address, Chinese resident ID, mobile and landline.
+
+Matching runs on a normalised *view* of the text: every character whose NFKC form is a single
+character is replaced by it (full-width digits, brackets, ＠, Ｘ, the ideographic space), the
+rest stay as they are, so the view has the same length as the text and an offset in the view
+is the offset in the original. Replacements are then made in the original text: nothing
+outside a replaced span changes, full-width punctuation included.
+
+Phone numbers are found in two steps because libphonenumber's `PhoneNumberMatcher` is slow in
+pure Python (~100 us per call): a regex picks runs of digits and phone punctuation holding at
+least 7 digits, and only those runs go to the matcher (region CN, leniency VALID). Its matches
+are then filtered: service numbers (400 / 800 / 95xxx, premium, shared cost) are kept, a CN
+landline needs its trunk 0 or a country code (otherwise any 10-11 digit run that happens to
+fit an area code would go), foreign numbers need a written country code (`+44 ...`, `0044
+...`), except North American numbers in their own (NXX) NXX-XXXX shape.
+
+Look-alikes are kept by construction (digit boundaries, validity, ID check character) and by a
+few labels: a digit run right after 订单号 / tracking no. / ISBN ... is not a phone, a dotted
+quad after "version" / v / 版本 is not an IP address.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import ipaddress
+import re
+import unicodedata
+from typing import TYPE_CHECKING, Iterable
+
+import phonenumbers
+from phonenumbers import PhoneNumberType
+
+from dataprep.core import Document, Stage, StageStats
+
+if TYPE_CHECKING:
+    from dataprep.stages.safety import SafetyConfig
+
+PII_TYPES = ("email", "ip", "id_card", "mobile", "landline")
+PII_ALIASES = {"phone": ("mobile", "landline")}     # the single phone type of older configs
+PLACEHOLDERS = {"email": "<EMAIL>", "ip": "<IP>", "id_card": "<ID_CARD>",
+                "mobile": "<PHONE>", "landline": "<PHONE>"}
+EXAMPLE_CONTEXT = 30          # characters kept either side of a placeholder in report examples
+
+
+def expand_types(types: Iterable[str]) -> tuple[str, ...]:
+    """Config types with the `phone` alias expanded, in PII_TYPES order."""
+    wanted = set()
+    for kind in types:
+        wanted.update(PII_ALIASES.get(kind, (kind,)))
+    return tuple(k for k in PII_TYPES if k in wanted)
+
+
+# ---- normalised view -------------------------------------------------------------------
+
+class _Nfkc1(dict):
+    """str.translate table: a character -> its NFKC form when that is one character, else itself.
+
+    Filled lazily (each distinct character is normalised once per process) so that the view
+    costs one C-level table lookup per character.
+    """
+
+    def __missing__(self, code: int) -> int:
+        norm = unicodedata.normalize("NFKC", chr(code))
+        self[code] = value = ord(norm) if len(norm) == 1 else code
+        return value
+
+
+_NFKC1 = _Nfkc1()
+
+
+def normalized_view(text: str) -> str:
+    """Same length as `text`; full-width and other compatibility characters folded by NFKC."""
+    return text if text.isascii() else text.translate(_NFKC1)
+
+
+# ---- ID numbers --------------------------------------------------------------------------
+
+ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+ID_CHECK_CHARS = "10X98765432"
+# province-level prefixes of GB/T 2260 region codes (plus 71/81/82/83 used on resident permits)
+ID_PROVINCES = {11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46,
+                50, 51, 52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82, 83}
+# 18 characters, a single space or hyphen allowed between any two (ID numbers are often written
+# 6-8-4 or 6-4-4-4); the check character makes loose grouping safe
+ID_CARD_RE = re.compile(r"(?<![0-9A-Za-z])(?:[0-9][ -]?){17}[0-9Xx](?![0-9A-Za-z])")
+
+
+def valid_id_card(number: str) -> bool:
+    """18-character Chinese resident ID: known province, real birth date, MOD 11-2 check char."""
+    if len(number) != 18 or not number[:17].isdigit() or not number[:17].isascii():
+        return False
+    if int(number[:2]) not in ID_PROVINCES:
+        return False
+    try:
+        birth = datetime.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError:
+        return False
+    if not datetime.date(1900, 1, 1) <= birth <= datetime.date.today():
+        return False
+    return id_check_char(number[:17]) == number[17].upper()
+
+
+def id_check_char(first17: str) -> str:
+    """The ISO 7064 MOD 11-2 check character for 17 digits (also used to make test numbers)."""
+    return ID_CHECK_CHARS[sum(int(d) * w for d, w in zip(first17, ID_WEIGHTS)) % 11]
+
+
+# ---- e-mail ------------------------------------------------------------------------------
+
+# ASCII-only boundaries: in Python's re a Han character is \w, and e-mails often touch Chinese text
+_LOCAL = r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*"
+_DOMAIN_END = r"(?![A-Za-z0-9-])"
+EMAIL_RE = re.compile(_LOCAL + r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}" + _DOMAIN_END)
+# Spam-proofed addresses on Chinese and English pages: a [at] b [dot] com, a(at)b.com,
+# a AT b DOT com (bare words need both), a#163.com ("#换成@", common-provider TLDs only).
+_BR_AT = r"\s*[\[({<【]\s*(?:at|AT|At)\s*[\])}>】]\s*"
+_BR_DOT = r"\s*[\[({<【]\s*(?:dot|DOT|Dot)\s*[\])}>】]\s*"
+OBFUSCATED_EMAIL_RE = re.compile(
+    _LOCAL + rf"(?:{_BR_AT}[A-Za-z0-9-]+(?:(?:\.|{_BR_DOT}|\s+(?:dot|DOT)\s+)[A-Za-z0-9-]+)*"
+    rf"(?:\.|{_BR_DOT}|\s+(?:dot|DOT)\s+)[A-Za-z]{{2,}}"
+    r"|\s+(?:at|AT)\s+[A-Za-z0-9-]+(?:\s+(?:dot|DOT)\s+[A-Za-z0-9-]+)+"
+    r"|#[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.(?:com|cn|net|org|edu|gov)(?:\.cn)?)" + _DOMAIN_END)
+# cheap test for the spam-proofed forms, so the full pattern runs on few documents
+_OBFUSCATED_HINT_RE = re.compile(r"[\[({<【]\s*(?:at|AT|At)\s*[\])}>】]|\s(?:at|AT)\s+[A-Za-z0-9-]+\s+(?:dot|DOT)\s"
+                                 r"|[A-Za-z0-9]#[A-Za-z0-9]")
+
+# ---- IP addresses ------------------------------------------------------------------------
+
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"     # no leading zeros: 01.02.03.04 is not an address
+IPV4_RE = re.compile(rf"(?<![0-9A-Za-z_.]){_OCTET}(?:\.{_OCTET}){{3}}(?![0-9A-Za-z_]|\.[0-9]|[-+][A-Za-z])")
+IPV6_RE = re.compile(r"(?<![0-9A-Za-z_:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Za-z_:.])")
+# a dotted quad right after these words is a version, build or section number, not an address
+NOT_IP_LABEL_RE = re.compile(r"(?<![A-Za-z])(?:version|ver\.?|release|build|firmware|kernel|rev\.?|section|chapter|"
+                             r"版本号?|固件|内核|第|章节|条款)\s*[:：]?\s*$", re.IGNORECASE)
+NOT_IP_SUFFIX = tuple("节章条款项版")                     # 第1.2.3.4节, 1.2.3.4版
+
+
+def _is_address(quad: str, before: str, after: str) -> bool:
+    """A dotted quad that is an address: not a netmask or 0.0.0.0, not labelled as a version."""
+    if after[:1] in NOT_IP_SUFFIX or NOT_IP_LABEL_RE.search(before):
+        return False
+    value = int(ipaddress.IPv4Address(quad))
+    inverted = ~value & 0xFFFFFFFF
+    is_mask = value >> 24 == 255 and inverted & (inverted + 1) == 0     # 255.255.255.0, 255.255.0.0 ...
+    return value != 0 and not is_mask
+
+
+def _is_ipv6(candidate: str) -> bool:
+    """A real IPv6 address: parses, has a digit and three groups (so std::map or a::b never do)."""
+    groups = [g for g in candidate.split(":") if g]
+    if len(groups) < 3 or not any(c.isdigit() for c in candidate):
+        return False
+    try:
+        ipaddress.IPv6Address(candidate)
+    except ValueError:
+        return False
+    return True
+
+
+# ---- phone numbers -----------------------------------------------------------------------
+
+_DASHES = "\u2010-\u2015\u2212"
+# a run of digits and phone punctuation (space, dashes, dot, brackets, +) that starts and ends
+# with a digit (or a closing bracket); not glued to letters, '@', or to a longer dotted number
+PHONE_CANDIDATE_RE = re.compile(
+    rf"(?<![0-9A-Za-z_@.+{_DASHES}-])(?:\+|\(\+?)?[0-9](?:[0-9]|[ .()+{_DASHES}-]{{1,3}}(?=[0-9(]))*\)?"
+    r"(?![0-9A-Za-z_@]|\.[0-9])")
+MIN_PHONE_DIGITS = 7            # a CN local number has 7-8 digits; shorter runs are codes, years, amounts
+MAX_PHONE_DIGITS = 17           # +86 0755 8888 6666 with IDD 00: longer runs are codes and tables
+MAX_GROUPS = 6                  # +86 (0)10 6275 1234 has 5 digit groups
+# a digit group with its brackets and plus sign: +86, (010), (0)10, 6275
+PHONE_GROUP_RE = re.compile(r"[+(]*[0-9]+\)?(?:[0-9]+\)?)*")
+DASH_EXTENSION_RE = re.compile(rf"[{_DASHES}-][0-9]{{1,5}}")                 # 010-62751234-8001
+# (NXX) NXX-XXXX, NXX-NXX-XXXX, 1-NXX-NXX-XXXX: North American numbers in English text
+# written without +1 (1-800-555-0199 would otherwise read as the CN mobile 180 0555 0199)
+NANP_RE = re.compile(r"(?:1[-. ])?(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[-.])[2-9][0-9]{2}[-.][0-9]{4}")
+# Labels that make a digit run something else than a phone: order, tracking, invoice numbers...
+NOT_PHONE_LABEL_RE = re.compile(
+    r"(?<![A-Za-z])(?:订单|单号|运单|快递|物流|发票|票据|票号|流水|交易|批号|批次|货号|型号|序列|条码|编号|编码|合同|"
+    r"证书|工号|学号|邮编|邮政编码|ISBN|ISSN|order|tracking|invoice|serial|SKU|transaction|receipt|"
+    r"ref(?:erence)?|zip|postcode)(?:\s*(?:号码|号|码|no\.?|number|#|id))?\s*[:：#]?\s*$", re.IGNORECASE)
+# A 7-8 digit number without area code is a landline only right after one of these labels
+PHONE_LABEL_RE = re.compile(r"(?<![A-Za-z])(?:电话|座机|固话|总机|传真|联系方式|tel|phone|fax)(?:号码|号)?\.?\s*[:：]?\s*$",
+                            re.IGNORECASE)
+LOCAL_NUMBER_RE = re.compile(r"[2-8][0-9]{2,3}[ -]?[0-9]{4}")
+LABEL_WINDOW = 16               # characters before a number searched for a label
+SERVICE_TYPES = {PhoneNumberType.TOLL_FREE, PhoneNumberType.UAN, PhoneNumberType.PREMIUM_RATE,
+                 PhoneNumberType.SHARED_COST, PhoneNumberType.VOICEMAIL}
+MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.PAGER}
+_WRITTEN_COUNTRY = {phonenumbers.CountryCodeSource.FROM_NUMBER_WITH_PLUS_SIGN,
+                    phonenumbers.CountryCodeSource.FROM_NUMBER_WITH_IDD,
+                    phonenumbers.CountryCodeSource.FROM_NUMBER_WITHOUT_PLUS_SIGN}
+
+
+def _phone_kind(raw: str, number: phonenumbers.PhoneNumber, nanp: bool = False) -> str | None:
+    """"mobile", "landline", or None for a number to keep (service line, CN landline written
+    without its trunk 0, foreign number without a written country code)."""
+    ntype = phonenumbers.number_type(number)
+    if ntype in SERVICE_TYPES or ntype == PhoneNumberType.UNKNOWN:
+        return None
+    source = phonenumbers.parse(raw, "US" if nanp else "CN", keep_raw_input=True).country_code_source
+    written_country = source in _WRITTEN_COUNTRY
+    if number.country_code == 86:
+        if ntype in MOBILE_TYPES:
+            return "mobile"
+        return "landline" if written_country or raw.lstrip("(")[:1] == "0" else None
+    if not (written_country or nanp):
+        return None
+    return "mobile" if ntype in MOBILE_TYPES else "landline"
+
+
+def _classify(window: str) -> tuple[bool, str | None]:
+    """(is a valid number, kind to replace or None) for one window of digit groups."""
+    if NANP_RE.fullmatch(window):       # before CN: (415) 555-2671 also fits a CN area code
+        number = phonenumbers.parse(window, "US")
+        if phonenumbers.is_valid_number(number):
+            return True, _phone_kind(window, number, nanp=True)
+    try:
+        number = phonenumbers.parse(window, "CN")
+    except phonenumbers.NumberParseException:
+        return False, None
+    if not phonenumbers.is_valid_number(number):
+        return False, None
+    return True, _phone_kind(window, number)
+
+
+def _find_phones(view: str, start: int, end: int) -> list[tuple[int, int, str]]:
+    """Phone numbers inside the candidate run view[start:end], as (start, end, kind).
+
+    The run is cut into digit groups; from each group on, the longest window of groups that
+    libphonenumber finds valid is taken (so a list "138... 139..." gives two numbers and a
+    service number is skipped whole), then the next group after it is tried.
+    """
+    groups = [(m.start(), m.end()) for m in PHONE_GROUP_RE.finditer(view, start, end)]
+    found: list[tuple[int, int, str]] = []
+    i = 0
+    while i < len(groups):
+        taken = 0
+        for j in range(min(len(groups), i + MAX_GROUPS) - 1, i - 1, -1):
+            window = view[groups[i][0]:groups[j][1]]
+            if "+" in window[2:] or not MIN_PHONE_DIGITS <= sum(c.isdigit() for c in window) <= MAX_PHONE_DIGITS:
+                continue
+            valid, kind = _classify(window)
+            if valid:
+                w_end = groups[j][1]
+                extension = DASH_EXTENSION_RE.match(view, w_end, end)
+                if kind and j + 1 < len(groups) and extension and extension.end() == groups[j + 1][1]:
+                    w_end, j = extension.end(), j + 1      # 010-62751234-8001: the extension goes too
+                if kind:
+                    found.append((groups[i][0], w_end, kind))
+                taken = j - i + 1
+                break
+        if not taken and LOCAL_NUMBER_RE.fullmatch(view, groups[i][0], end) and \
+                PHONE_LABEL_RE.search(view, max(0, groups[i][0] - LABEL_WINDOW), groups[i][0]):
+            found.append((groups[i][0], end, "landline"))
+            break
+        i += taken or 1
+    return found
+
+
+# ---- finding and replacing ---------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class PiiSpan:
+    start: int                # offsets in the original text (equal to those in the view)
+    end: int
+    kind: str                 # one of PII_TYPES
+
+
+def _mask(view: str, spans: list[PiiSpan]) -> str:
+    """The view with found spans blanked (same length), so later kinds cannot match inside them."""
+    if not spans:
+        return view
+    parts, last = [], 0
+    for span in sorted(spans, key=lambda s: s.start):
+        parts += [view[last:span.start], "\x00" * (span.end - span.start)]
+        last = span.end
+    parts.append(view[last:])
+    return "".join(parts)
+
+
+def find_pii(text: str, types: Iterable[str] = PII_TYPES) -> list[PiiSpan]:
+    """Non-overlapping PII spans of `text`, sorted by position.
+
+    Kinds are searched in priority order on the view, each masking what it found: e-mails
+    first (they contain digit runs), then ID numbers (18 digits would hold a mobile), IPs, phones.
+    """
+    kinds = set(expand_types(types))
+    view = normalized_view(text)
+    spans: list[PiiSpan] = []
+    if "email" in kinds:
+        if "@" in view:
+            spans += [PiiSpan(m.start(), m.end(), "email") for m in EMAIL_RE.finditer(view)]
+        if _OBFUSCATED_HINT_RE.search(view):
+            spans += [PiiSpan(m.start(), m.end(), "email") for m in OBFUSCATED_EMAIL_RE.finditer(_mask(view, spans))]
+    if "id_card" in kinds:
+        for m in ID_CARD_RE.finditer(_mask(view, spans)):
+            if valid_id_card(m.group().replace(" ", "").replace("-", "")):
+                spans.append(PiiSpan(m.start(), m.end(), "id_card"))
+    if "ip" in kinds:
+        masked = _mask(view, spans)
+        if "." in masked:
+            spans += [PiiSpan(m.start(), m.end(), "ip") for m in IPV4_RE.finditer(masked)
+                      if _is_address(m.group(), masked[max(0, m.start() - LABEL_WINDOW):m.start()],
+                                     masked[m.end():m.end() + 1])]
+        if "::" in masked or masked.count(":") >= 7:
+            spans += [PiiSpan(m.start(), m.end(), "ip") for m in IPV6_RE.finditer(masked) if _is_ipv6(m.group())]
+    if kinds & {"mobile", "landline"}:
+        masked = _mask(view, spans)
+        for m in PHONE_CANDIDATE_RE.finditer(masked):
+            digits = sum(c.isdigit() for c in m.group())
+            if digits < MIN_PHONE_DIGITS:
+                continue
+            if NOT_PHONE_LABEL_RE.search(masked[max(0, m.start() - LABEL_WINDOW):m.start()]):
+                continue
+            spans += [PiiSpan(s, e, k) for s, e, k in _find_phones(masked, m.start(), m.end()) if k in kinds]
+    return sorted(spans, key=lambda s: s.start)
+
+
+def replace_spans(text: str, spans: list[PiiSpan]) -> tuple[str, list[tuple[int, int, str]]]:
+    """`text` with each span replaced by its placeholder, and (start, end, kind) of each
+    placeholder in the result."""
+    parts, placed, last, shift = [], [], 0, 0
+    for span in spans:
+        placeholder = PLACEHOLDERS[span.kind]
+        parts += [text[last:span.start], placeholder]
+        new_start = span.start + shift
+        placed.append((new_start, new_start + len(placeholder), span.kind))
+        shift += len(placeholder) - (span.end - span.start)
+        last = span.end
+    parts.append(text[last:])
+    return "".join(parts), placed
+
+
+def scrub_pii(text: str, types: Iterable[str] = PII_TYPES) -> tuple[str, dict[str, int]]:
+    """Text with PII replaced by placeholders, and how many of each kind were replaced."""
+    spans = find_pii(text, types)
+    counts: dict[str, int] = {}
+    for span in spans:
+        counts[span.kind] = counts.get(span.kind, 0) + 1
+    return replace_spans(text, spans)[0], counts
+
+
+class PiiScrubber(Stage):
+    """Replaces personal data with <EMAIL>, <IP>, <ID_CARD>, <PHONE>; never removes a document.
+
+    Counts `pii.<kind>` per replaced span and `pii.docs_changed`; keeps a few examples per kind
+    (the scrubbed text around the placeholder, never the value) for the report.
+    """
+
+    name = "pii"
+
+    def __init__(self, cfg: SafetyConfig):
+        self.types = expand_types(cfg.pii)
+
+    def apply(self, doc: Document, stats: StageStats) -> Document | None:
+        spans = find_pii(doc.text, self.types)
+        if not spans:
+            return doc
+        doc.text, placed = replace_spans(doc.text, spans)
+        for start, end, kind in placed:
+            stats.count(f"pii.{kind}")
+            stats.example(f"pii.{kind}", doc.text[max(0, start - EXAMPLE_CONTEXT):end + EXAMPLE_CONTEXT])
+        stats.count("pii.docs_changed")
+        return doc
