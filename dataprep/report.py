@@ -6,8 +6,8 @@ Reads from the run directory (written by `dataprep.runner`):
   removed.jsonl   one `Removal` per line: id, stage, reason, source, snippet
   clusters.jsonl  one near-duplicate cluster per line: {"kept": id, "duplicates" (or "members"):
                   [{"id", "similarity"}]}                                    (optional)
-  lengths.json    {"before": [chars per document after reading], "after": [chars per kept
-                  document]}                                                (optional)
+  lengths.json    {"edges": [bin edges, characters], "before": [documents per bin after
+                  reading], "after": [kept documents per bin]}              (optional)
 and writes report/index.html and report/report.md with three PNG plots beside them: the
 removal waterfall per stage and reason, document lengths before/after (log x), and the
 near-duplicate cluster sizes. Plots are labelled in English: a CJK font is usually absent.
@@ -19,7 +19,7 @@ import io
 import json
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -46,17 +46,17 @@ def _read_json(path: Path) -> Any:
         raise ReportError(f"{path}: not valid JSON ({exc})") from None
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """Records one at a time: removed.jsonl and clusters.jsonl grow with the corpus."""
     if not path.exists():
-        return []
-    records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise ReportError(f"{path}:{number}: not valid JSON ({exc})") from None
-    return records
+        return
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ReportError(f"{path}:{number}: not valid JSON ({exc})") from None
 
 
 def ordered_stages(manifest: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -115,13 +115,16 @@ def plot_waterfall(docs_in: int, steps: list[tuple[str, int]], kept: int, path: 
     _png(fig, path)
 
 
-def plot_lengths(before: list[int], after: list[int], path: Path) -> None:
+def plot_lengths(edges: list[float], before: list[int], after: list[int], path: Path) -> None:
+    """Histograms written by the runner (fixed log-spaced bins); the x range ends at the longest bin used."""
     fig = Figure(figsize=(8, 4))
     ax = fig.subplots()
-    high = max(max(before, default=1), max(after, default=1), 10)
-    bins = np.logspace(0, np.log10(high) + 0.05, 40)
-    ax.hist(np.maximum(before, 1), bins=bins, alpha=0.55, label=f"before ({len(before):,} docs)")
-    ax.hist(np.maximum(after, 1), bins=bins, alpha=0.55, label=f"after ({len(after):,} docs)")
+    bins = np.array(edges, dtype=float)
+    bins[0] = 0.5                                   # the [0, 1) bin, drawable on a log axis
+    used = np.flatnonzero(np.add(before, after))
+    last = int(used[-1]) + 2 if len(used) else len(bins)
+    for label, counts in (("before", before), ("after", after)):
+        ax.stairs(counts[: last - 1], bins[:last], fill=True, alpha=0.55, label=f"{label} ({sum(counts):,} docs)")
     ax.set_xscale("log")
     ax.set_xlabel("document length (characters, log scale)")
     ax.set_ylabel("documents")
@@ -130,15 +133,14 @@ def plot_lengths(before: list[int], after: list[int], path: Path) -> None:
     _png(fig, path)
 
 
-def plot_cluster_sizes(sizes: list[int], path: Path) -> None:
-    counts = Counter(sizes)
+def plot_cluster_sizes(counts: Counter[int], path: Path) -> None:
     fig = Figure(figsize=(7, 3.5))
     ax = fig.subplots()
     xs = sorted(counts)
     ax.bar([str(x) for x in xs], [counts[x] for x in xs], color="#8172b3")
     ax.set_xlabel("cluster size (kept document + its near-duplicates)")
     ax.set_ylabel("clusters")
-    ax.set_title(f"Near-duplicate clusters ({len(sizes):,})")
+    ax.set_title(f"Near-duplicate clusters ({sum(counts.values()):,})")
     _png(fig, path)
 
 
@@ -146,7 +148,7 @@ def cluster_members(cluster: dict[str, Any]) -> list[dict[str, Any]]:
     return cluster.get("duplicates", cluster.get("members", []))
 
 
-def _examples(removals: list[dict[str, Any]], steps: list[tuple[str, int]]) -> dict[str, list[dict[str, Any]]]:
+def _examples(removals: Iterable[dict[str, Any]], steps: list[tuple[str, int]]) -> dict[str, list[dict[str, Any]]]:
     """The first removed records of each stage/reason, in waterfall order."""
     by_reason: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for record in removals:
@@ -193,7 +195,7 @@ def _html(manifest, steps, examples, has_lengths, clusters) -> str:
     parts.append("</table><h2>Document lengths</h2>")
     parts.append("<img src='lengths.png' alt='length histograms'>" if has_lengths
                  else "<p>lengths.json missing: no length histogram.</p>")
-    parts.append(f"<h2>Near-duplicate clusters</h2><p>{len(clusters):,} clusters</p>")
+    parts.append(f"<h2>Near-duplicate clusters</h2><p>{sum(clusters.values()):,} clusters</p>")
     if clusters:
         parts.append("<img src='clusters.png' alt='cluster sizes'>")
     parts.append("<h2>Edits inside kept documents: examples</h2>")
@@ -220,7 +222,7 @@ def _markdown(manifest, steps, examples, has_lengths, clusters) -> str:
     lines += ["", "| stage | seen | kept | removed by reason | counters |", "|---|---|---|---|---|"]
     lines += [f"| {a} | {b:,} | {c:,} | {d} | {e} |" for a, b, c, d, e in _stage_rows(manifest)]
     lines += ["", "![length histograms](lengths.png)" if has_lengths else "lengths.json missing: no length histogram.",
-              "", f"{len(clusters):,} near-duplicate clusters", ""]
+              "", f"{sum(clusters.values()):,} near-duplicate clusters", ""]
     if clusters:
         lines += ["![cluster sizes](clusters.png)", ""]
     lines.append("## Edits inside kept documents: examples")
@@ -242,15 +244,17 @@ def write_report(run_dir: str | Path) -> Path:
     manifest = _read_json(run_dir / "manifest.json")
     steps = removal_steps(manifest)
     removals = _read_jsonl(run_dir / "removed.jsonl")
-    clusters = _read_jsonl(run_dir / "clusters.jsonl")
+    clusters = Counter(1 + len(cluster_members(c)) for c in _read_jsonl(run_dir / "clusters.jsonl"))
     lengths_path = run_dir / "lengths.json"
     lengths = _read_json(lengths_path) if lengths_path.exists() else None
     out = run_dir / "report"
     plot_waterfall(int(manifest.get("docs_in", 0)), steps, int(manifest.get("kept", 0)), out / "waterfall.png")
     if lengths is not None:
-        plot_lengths(lengths.get("before", []), lengths.get("after", []), out / "lengths.png")
+        if "edges" not in lengths:
+            raise ReportError(f"{lengths_path}: no 'edges': written by an older version; rerun the finalize step")
+        plot_lengths(lengths["edges"], lengths["before"], lengths["after"], out / "lengths.png")
     if clusters:
-        plot_cluster_sizes([1 + len(cluster_members(c)) for c in clusters], out / "clusters.png")
+        plot_cluster_sizes(clusters, out / "clusters.png")
     examples = _examples(removals, steps)
     write_text(out / "report.md", _markdown(manifest, steps, examples, lengths is not None, clusters))
     index = out / "index.html"

@@ -22,7 +22,8 @@ does the shards whose index % N == I; "reduce" steps are global and run once):
 Which stages run and in which order is the config's `steps` list (dataprep/steps.py); the
 passes above are fixed, so the local and Slurm-array executors run any list the same way.
   finalize   reduce  <out>/removed.jsonl, <out>/quarantine.jsonl, <out>/manifest.json and
-                     <out>/lengths.json (chars per doc after normalising / after cleaning); checks
+                     <out>/lengths.json (histograms of chars per doc after normalising / after
+                     cleaning: fixed bins, so its size does not grow with the corpus); checks
                      docs_in == kept + removed + quarantined and raises if not.
 
 `dataprep run --config C` runs all steps locally, per-shard steps over `num_workers`
@@ -48,7 +49,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from common.atomic import atomic_write, clean_stale_tmp, write_json, write_text
+from common.atomic import atomic_write, clean_stale_tmp, write_json
 from common.config import ConfigError
 from dataprep import steps as data_steps
 from dataprep.config import DataConfig
@@ -68,6 +69,8 @@ DOCS_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("source", 
 FILTERED_SCHEMA = DOCS_SCHEMA.append(pa.field("lang", pa.string()))
 LINECOUNT_SCHEMA = pa.schema([("key", pa.string()), ("docs", pa.int64())])
 KEEP, EXACT, NEAR = 0, 1, 2
+# document-length histogram bins (characters): 0, then 4 per octave from 1 to 2^25 (> max_doc_chars)
+LENGTH_EDGES = np.concatenate([[0.0], 2.0 ** np.arange(0, 25.01, 0.25)])
 EXAMPLES_PER_KEY = 5               # examples per counter key kept in the manifest (removed lines, PII)
 
 
@@ -349,7 +352,8 @@ def step_finalize(run: Run) -> dict[str, Any]:
     by_reason: Counter[str] = Counter()
     by_lang: Counter[str] = Counter()
     quarantined: Counter[str] = Counter()
-    lengths: dict[str, list[int]] = {"before": [], "after": []}
+    hist = {"before": np.zeros(len(LENGTH_EDGES) - 1, np.int64), "after": np.zeros(len(LENGTH_EDGES) - 1, np.int64)}
+    chars_kept = 0
     stat_files = [run.step_dir("dedup") / "stats.json"]
     with atomic_write(run.out / "removed.jsonl", "w", encoding="utf-8") as removed_out, \
             atomic_write(run.out / "quarantine.jsonl", "w", encoding="utf-8") as quarantine_out:
@@ -364,22 +368,25 @@ def step_finalize(run: Run) -> dict[str, Any]:
             stat_files += [read_dir / "stats.json", *(run.shard_dir(step, s.index) / "stats.json"
                                                       for step in ("filter", "write"))]
             before = pq.read_table(read_dir / "docs.parquet", columns=["text"])
-            lengths["before"] += pc.utf8_length(before.column("text")).to_pylist()
+            hist["before"] += _length_histogram(pc.utf8_length(before.column("text")))
             if run.clean_path(s.index).exists():
                 table = pq.read_table(run.clean_path(s.index), columns=["text", "lang"])
                 kept += table.num_rows
                 by_lang.update(table.column("lang").to_pylist())
-                lengths["after"] += pc.utf8_length(table.column("text")).to_pylist()
+                after = pc.utf8_length(table.column("text"))
+                hist["after"] += _length_histogram(after)
+                chars_kept += pc.sum(after).as_py() or 0
     stages: dict[str, dict[str, Any]] = {}
     for path in stat_files:
         for name, st in json.loads(path.read_text(encoding="utf-8"))["stages"].items():
             _add_stage(stages, name, st)
-    write_text(run.out / "lengths.json", json.dumps(lengths) + "\n")   # for the report's histograms
+    write_json(run.out / "lengths.json", {"edges": LENGTH_EDGES.tolist(),     # for the report's histograms
+                                          **{k: v.tolist() for k, v in hist.items()}})
     removed, n_quarantined = sum(by_reason.values()), sum(quarantined.values())
     manifest = {
         "settings_hash": run.cfg.settings_hash(), "inputs": run.cfg.inputs, "shards": len(shards),
         "docs_in": docs_in, "kept": kept, "removed": removed, "quarantined": n_quarantined,
-        "kept_by_lang": dict(by_lang), "chars_kept": sum(lengths["after"]),
+        "kept_by_lang": dict(by_lang), "chars_kept": chars_kept,
         "removed_by_reason": dict(by_reason), "quarantined_by_file": dict(quarantined),
         "stage_order": [name for name in data_steps.plan(run.cfg).order if name in stages],  # JSON keys get sorted
         "stages": stages,
@@ -395,6 +402,11 @@ def step_finalize(run: Run) -> dict[str, Any]:
     for directory in [run.out, run.out / "clean", *(p for p in (run.out / "work").rglob("*") if p.is_dir())]:
         clean_stale_tmp(directory)
     return manifest
+
+
+def _length_histogram(lengths: pa.Array) -> np.ndarray:
+    counts, _ = np.histogram(lengths.to_numpy(zero_copy_only=False), bins=LENGTH_EDGES)
+    return counts
 
 
 def _copy_jsonl(path: Path, out: IO[str]) -> Iterator[dict[str, Any]]:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -106,7 +107,9 @@ def test_sample_corpus_through_every_stage(tmp_path):
         assert sum(stages[stage]["removed"].values()) > 0, stage
     assert manifest["quarantined"] >= 1 and set(manifest["kept_by_lang"]) == {"en", "zh"}
     lengths = json.loads((tmp_path / "out" / "lengths.json").read_text())
-    assert len(lengths["after"]) == manifest["kept"] and sum(lengths["after"]) == manifest["chars_kept"]
+    assert sum(lengths["after"]) == manifest["kept"] and sum(lengths["before"]) == stages["normalize"]["kept"]
+    assert len(lengths["edges"]) == len(lengths["after"]) + 1 < 200      # fixed bins, whatever the corpus size
+    assert manifest["chars_kept"] == sum(len(t) for t in pq.read_table(tmp_path / "out" / "clean").column("text").to_pylist())
     from dataprep.report import write_report
     assert write_report(tmp_path / "out").is_file()
 

@@ -41,7 +41,8 @@ def make_run(tmp_path: Path, lengths: bool = True) -> Path:
                 {"kept": "g", "members": [{"id": "h", "similarity": 0.75}]}]
     (run / "clusters.jsonl").write_text("".join(json.dumps(c) + "\n" for c in clusters), encoding="utf-8")
     if lengths:
-        write_json(run / "lengths.json", {"before": [0, 5, 120, 3000, 45000] * 20, "after": [300, 3000, 9000] * 20})
+        write_json(run / "lengths.json", {"edges": [0, 1, 10, 100, 1000, 10000, 100000],
+                                          "before": [20, 20, 20, 20, 20, 0], "after": [0, 0, 20, 20, 20, 0]})
     return run
 
 
