@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from pathlib import Path
 
-from pipeline.launch.testcluster import start_cluster
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))   # the test cluster is test tooling
+from slurm_testcluster import start_cluster  # noqa: E402
 
 REQUEUE_ONCE = """#!/bin/bash
 if [ -z "${SLURM_RESTART_COUNT:-}" ]; then

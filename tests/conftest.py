@@ -18,7 +18,7 @@ def slurm_cluster():
     Client commands need `cluster.env` (SLURM_CONF and the marker that lets teardown end
     every process the tests started through Slurm).
     """
-    from pipeline.launch.testcluster import ClusterUnavailable, start_cluster
+    from slurm_testcluster import ClusterUnavailable, start_cluster
 
     try:
         cluster = start_cluster()

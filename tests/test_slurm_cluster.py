@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from pipeline.launch.testcluster import marked_processes, start_cluster
+from slurm_testcluster import marked_processes, start_cluster
 
 pytestmark = pytest.mark.slurm
 

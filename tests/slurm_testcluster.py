@@ -10,7 +10,7 @@ Settings that keep tests fast: cred_expire=5 and sched_interval=1 (a requeued jo
 after ~6 s instead of ~3 min), MinJobAge=4 (`sbatch --wait` polls every 2 s),
 kill_invalid_depend (a failed dependency cancels its dependents instead of leaving them pending).
 
-Run `python -m pipeline.launch.testcluster` to get a cluster in a shell; Ctrl-C stops it.
+Run `python tests/slurm_testcluster.py` to get a cluster in a shell; Ctrl-C stops it.
 """
 from __future__ import annotations
 
@@ -258,7 +258,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argparse.ArgumentParser(prog="python -m pipeline.launch.testcluster",
+    argparse.ArgumentParser(prog="python tests/slurm_testcluster.py",
                             description="Start a two-node Slurm test cluster; Ctrl-C stops it.").parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
     cluster = start_cluster()
