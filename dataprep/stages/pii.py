@@ -112,26 +112,30 @@ _LOCAL = r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*"
 _DOMAIN_END = r"(?![A-Za-z0-9-])"
 EMAIL_RE = re.compile(_LOCAL + r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}" + _DOMAIN_END)
 # Spam-proofed addresses on Chinese and English pages: a [at] b [dot] com, a(at)b.com,
-# a AT b DOT com (bare words need both), a#163.com ("#换成@", common-provider TLDs only).
+# a AT b DOT com (bare words need both: "more at nytimes.com" is prose), a @ b.com,
+# a#163.com / a★163.com ("#换成@": common TLDs only, so C#.NET or tags stay).
 _BR_AT = r"\s*[\[({<【]\s*(?:at|AT|At)\s*[\])}>】]\s*"
 _BR_DOT = r"\s*[\[({<【]\s*(?:dot|DOT|Dot)\s*[\])}>】]\s*"
 OBFUSCATED_EMAIL_RE = re.compile(
     _LOCAL + rf"(?:{_BR_AT}[A-Za-z0-9-]+(?:(?:\.|{_BR_DOT}|\s+(?:dot|DOT)\s+)[A-Za-z0-9-]+)*"
     rf"(?:\.|{_BR_DOT}|\s+(?:dot|DOT)\s+)[A-Za-z]{{2,}}"
     r"|\s+(?:at|AT)\s+[A-Za-z0-9-]+(?:\s+(?:dot|DOT)\s+[A-Za-z0-9-]+)+"
-    r"|#[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.(?:com|cn|net|org|edu|gov)(?:\.cn)?)" + _DOMAIN_END)
+    r"|\s+@\s*[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+    r"|[#★☆◎][A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.(?:com|cn|net|org|edu|gov)(?:\.cn)?)" + _DOMAIN_END)
 # cheap test for the spam-proofed forms, so the full pattern runs on few documents
 _OBFUSCATED_HINT_RE = re.compile(r"[\[({<【]\s*(?:at|AT|At)\s*[\])}>】]|\s(?:at|AT)\s+[A-Za-z0-9-]+\s+(?:dot|DOT)\s"
-                                 r"|[A-Za-z0-9]#[A-Za-z0-9]")
+                                 r"|[A-Za-z0-9][#★☆◎][A-Za-z0-9]|\s@")
 
 # ---- IP addresses ------------------------------------------------------------------------
 
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"     # no leading zeros: 01.02.03.04 is not an address
 IPV4_RE = re.compile(rf"(?<![0-9A-Za-z_.]){_OCTET}(?:\.{_OCTET}){{3}}(?![0-9A-Za-z_]|\.[0-9]|[-+][A-Za-z])")
-IPV6_RE = re.compile(r"(?<![0-9A-Za-z_:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Za-z_:.])")
+# may follow a label's colon (IP：fe80::1, the full-width colon folds to ':'), not a hex group's
+IPV6_RE = re.compile(r"(?<![0-9A-Za-z_.])(?<![0-9A-Fa-f]:)(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}"
+                     r"(?![0-9A-Za-z_:]|\.[0-9])")
 # a dotted quad right after these words is a version, build or section number, not an address
 NOT_IP_LABEL_RE = re.compile(r"(?<![A-Za-z])(?:version|ver\.?|release|build|firmware|kernel|rev\.?|section|chapter|"
-                             r"版本号?|固件|内核|第|章节|条款)\s*[:：]?\s*$", re.IGNORECASE)
+                             r"版本号?|固件|内核|第|章节|条款)(?:[\s:：=]|号|为|是|no\.?){0,3}$|[=<>~!]=\s*$", re.IGNORECASE)
 NOT_IP_SUFFIX = tuple("节章条款项版")                     # 第1.2.3.4节, 1.2.3.4版
 
 
@@ -146,9 +150,10 @@ def _is_address(quad: str, before: str, after: str) -> bool:
 
 
 def _is_ipv6(candidate: str) -> bool:
-    """A real IPv6 address: parses, has a digit and three groups (so std::map or a::b never do)."""
+    """A real IPv6 address: parses, has a digit, two groups and five hex digits (so std::map,
+    a::b, 10::20 and ::1 never do)."""
     groups = [g for g in candidate.split(":") if g]
-    if len(groups) < 3 or not any(c.isdigit() for c in candidate):
+    if len(groups) < 2 or len("".join(groups)) < 5 or not any(c.isdigit() for c in candidate):
         return False
     try:
         ipaddress.IPv6Address(candidate)
@@ -161,9 +166,10 @@ def _is_ipv6(candidate: str) -> bool:
 
 _DASHES = "\u2010-\u2015\u2212"
 # a run of digits and phone punctuation (space, dashes, dot, brackets, +) that starts and ends
-# with a digit (or a closing bracket); not glued to letters, '@', or to a longer dotted number
+# with a digit (or a closing bracket); not glued to '@', a URL path or a longer dotted number.
+# A letter or dot right before it is allowed only after a phone label (TEL13812345678).
 PHONE_CANDIDATE_RE = re.compile(
-    rf"(?<![0-9A-Za-z_@.+{_DASHES}-])(?:\+|\(\+?)?[0-9](?:[0-9]|[ .()+{_DASHES}-]{{1,3}}(?=[0-9(]))*\)?"
+    rf"(?<![0-9_@/+{_DASHES}-])(?<![0-9]\.)\+?\(?\+?[0-9](?:[0-9]|[ .()+{_DASHES}-]{{1,3}}(?=[0-9(]))*\)?"
     r"(?![0-9A-Za-z_@]|\.[0-9])")
 MIN_PHONE_DIGITS = 7            # a CN local number has 7-8 digits; shorter runs are codes, years, amounts
 MAX_PHONE_DIGITS = 17           # +86 0755 8888 6666 with IDD 00: longer runs are codes and tables
@@ -178,10 +184,15 @@ NANP_RE = re.compile(r"(?:1[-. ])?(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[-.])[2-9]
 NOT_PHONE_LABEL_RE = re.compile(
     r"(?<![A-Za-z])(?:订单|单号|运单|快递|物流|发票|票据|票号|流水|交易|批号|批次|货号|型号|序列|条码|编号|编码|合同|"
     r"证书|工号|学号|邮编|邮政编码|ISBN|ISSN|order|tracking|invoice|serial|SKU|transaction|receipt|"
-    r"ref(?:erence)?|zip|postcode)(?:\s*(?:号码|号|码|no\.?|number|#|id))?\s*[:：#]?\s*$", re.IGNORECASE)
+    r"ref(?:erence)?|zip|postcode)(?:\s*(?:代码|号码|编号|编码|单号|号|码|no\.?|number|num|code|id))?\s*[:：#]?\s*$",
+    re.IGNORECASE)
 # A 7-8 digit number without area code is a landline only right after one of these labels
 PHONE_LABEL_RE = re.compile(r"(?<![A-Za-z])(?:电话|座机|固话|总机|传真|联系方式|tel|phone|fax)(?:号码|号)?\.?\s*[:：]?\s*$",
                             re.IGNORECASE)
+GLUED_LABEL_RE = re.compile(r"(?<![A-Za-z])(?:tel|phone|mobile|mob|cell|fax|call)\.?$", re.IGNORECASE)
+LANDLINE_SHAPE_RE = re.compile(
+    rf"(?:(?:\+|00)86[ {_DASHES}-]?(?:\(0\))?|86-)?\(?(?P<area>0?(?:10|2[0-9]|[3-9][0-9]{{2}}))\)?[ {_DASHES}-]?"
+    rf"(?P<local>[2-9][0-9]{{2,3}}[ {_DASHES}-]?[0-9]{{4}})")
 LOCAL_NUMBER_RE = re.compile(r"[2-8][0-9]{2,3}[ -]?[0-9]{4}")
 LABEL_WINDOW = 16               # characters before a number searched for a label
 SERVICE_TYPES = {PhoneNumberType.TOLL_FREE, PhoneNumberType.UAN, PhoneNumberType.PREMIUM_RATE,
@@ -220,8 +231,22 @@ def _classify(window: str) -> tuple[bool, str | None]:
     except phonenumbers.NumberParseException:
         return False, None
     if not phonenumbers.is_valid_number(number):
-        return False, None
+        return (True, "landline") if _landline_shape(window) else (False, None)
     return True, _phone_kind(window, number)
+
+
+def _landline_shape(window: str) -> bool:
+    """A CN landline libphonenumber rejects only for its local length (0351-12345678 where the
+    metadata says 7 digits; such tables lag behind renumbering): trunk 0 or +86, a real area
+    code, a 7-8 digit local number starting 2-9 whose last group has 4 digits."""
+    shape = LANDLINE_SHAPE_RE.fullmatch(window)
+    if not shape or not (window.lstrip("(")[:1] in ("0", "+") or window.startswith("86-")):
+        return False
+    area, local = shape.group("area"), re.sub(r"[^0-9]", "", shape.group("local"))
+    if area[0] != "0":
+        area = "0" + area
+    other_length = local[:7] if len(local) == 8 else local + "8"
+    return phonenumbers.is_valid_number(phonenumbers.parse(area + other_length, "CN"))
 
 
 def _find_phones(view: str, start: int, end: int) -> list[tuple[int, int, str]]:
@@ -308,6 +333,10 @@ def find_pii(text: str, types: Iterable[str] = PII_TYPES) -> list[PiiSpan]:
     if kinds & {"mobile", "landline"}:
         masked = _mask(view, spans)
         for m in PHONE_CANDIDATE_RE.finditer(masked):
+            glued = masked[m.start() - 1:m.start()]
+            if glued and (glued == "." or glued.isascii() and glued.isalpha()) and \
+                    not GLUED_LABEL_RE.search(masked, max(0, m.start() - 8), m.start()):
+                continue
             digits = sum(c.isdigit() for c in m.group())
             if digits < MIN_PHONE_DIGITS:
                 continue
