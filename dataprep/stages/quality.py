@@ -29,6 +29,7 @@ PARAGRAPH_RE = re.compile(r"\n\s*\n")
 class ZhQualityConfig:
     """Thresholds for documents tagged "zh"; lengths and n-grams are in characters."""
     min_chars: int = 201                   # ChineseWebText: drop docs <= 200 chars (non-space chars here)
+    min_chars_short: int = 5               # floor when short docs go to the learned score: fewer is no sentence
     min_han_ratio: float = 0.3             # ChineseWebText: Han share < 0.3 -> drop (Han/(Han+Latin), detect_lang's)
     min_stop_words: int = 2                # FineWeb-2 cmn_Hani: >= 2 stop-word occurrences
     stop_words: list[str] = dataclasses.field(default_factory=lambda: list(ZH_STOP_WORDS))
@@ -54,6 +55,7 @@ class ZhQualityConfig:
 class EnQualityConfig:
     """Thresholds for documents tagged "en"; lengths and n-grams are in whitespace words."""
     min_words: int = 50                    # Gopher
+    min_words_short: int = 3               # floor when short docs go to the learned score: fewer is no sentence
     max_words: int = 100_000               # Gopher
     min_mean_word_len: float = 3.0         # Gopher
     max_mean_word_len: float = 10.0        # Gopher
@@ -77,10 +79,23 @@ class EnQualityConfig:
 class QualityConfig:
     enabled: bool = True
     drop_other_languages: bool = True      # docs neither "zh" nor "en" are out of scope for this corpus
+    # Short genuine documents (a saying, a tweet, a 30-word note) fail the length minimum although
+    # nothing is wrong with them. With defer_short, a document under min_chars / min_words (but at
+    # least min_chars_short / min_words_short) that passes every other rule except those in
+    # short_skip is kept and tagged doc.meta["short_doc"] = True, and the learned score
+    # (dataprep/stages/doc_score.py) alone decides about it. Turn it on together with that
+    # stage (the runner wires it after this one); alone it would keep short documents unjudged.
+    defer_short: bool = False
+    # Rules that cannot judge one or two sentences: a tweet has < 2 stop words or no final stop.
+    short_skip: list[str] = dataclasses.field(default_factory=lambda: ["few_stop_words", "few_terminal_punct"])
     zh: ZhQualityConfig = dataclasses.field(default_factory=ZhQualityConfig)
     en: EnQualityConfig = dataclasses.field(default_factory=EnQualityConfig)
 
     def validate(self) -> None:
+        unknown = set(self.short_skip) - SKIPPABLE
+        if unknown:
+            raise ConfigError(f"quality.short_skip names rules that do not exist or cannot be skipped: "
+                              f"{sorted(unknown)}; choose from {sorted(SKIPPABLE)}")
         for lang in (self.zh, self.en):
             for key, table in (("top_ngram_max", lang.top_ngram_max), ("dup_ngram_max", lang.dup_ngram_max)):
                 for n, limit in table.items():
@@ -258,6 +273,10 @@ def en_reasons(text: str, cfg: EnQualityConfig) -> Iterator[str]:
     yield from line_and_repetition_reasons(text, words, cfg)
 
 
+LENGTH_REASONS = ("too_short", "too_few_words")
+SKIPPABLE = {"few_stop_words", "few_terminal_punct", "short_lines", "mean_word_length", "low_alpha_words"}
+
+
 class QualityFilter(Stage):
     """Removes documents failing a quality rule of their language; the reason is the first failure.
 
@@ -270,18 +289,31 @@ class QualityFilter(Stage):
     def __init__(self, cfg: QualityConfig):
         self.cfg = cfg
 
-    def first_failure(self, text: str, lang: str) -> str | None:
+    def first_failure(self, text: str, lang: str) -> tuple[str | None, bool]:
+        """The first failing rule (None when all pass), and whether the document was kept as a
+        short one for the learned score (defer_short)."""
         if lang == "zh":
-            return next(zh_reasons(text, self.cfg.zh), None)
-        if lang == "en":
-            return next(en_reasons(text, self.cfg.en), None)
-        return "other_language" if self.cfg.drop_other_languages else None
+            reasons, floor = zh_reasons(text, self.cfg.zh), len("".join(text.split())) >= self.cfg.zh.min_chars_short
+        elif lang == "en":
+            reasons, floor = en_reasons(text, self.cfg.en), len(text.split()) >= self.cfg.en.min_words_short
+        else:
+            return ("other_language" if self.cfg.drop_other_languages else None), False
+        first = next(reasons, None)
+        if first not in LENGTH_REASONS or not self.cfg.defer_short:
+            return first, False
+        if not floor:
+            return first, False
+        skip = set(self.cfg.short_skip)
+        return next((r for r in reasons if r not in skip), None), True
 
     def apply(self, doc: Document, stats: StageStats) -> Document | None:
         lang = doc.meta.setdefault("lang", detect_lang(doc.text))
         stats.count(f"lang.{lang}")
-        reason = self.first_failure(doc.text, lang)
+        reason, short = self.first_failure(doc.text, lang)
         if reason:
             stats.remove(doc, reason)
             return None
+        if short:
+            doc.meta["short_doc"] = True
+            stats.count("short_doc_deferred")
         return doc
