@@ -12,11 +12,14 @@ import pytest
 
 from common.config import ConfigError, load_config
 from dataprep.core import Document, StageStats
+from dataprep.stages import line_model
 from dataprep.stages.lines import LineCleaner, LinesConfig, line_key, line_keys
+from dataprep.stages.quality import QualityConfig, QualityFilter
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
-NAMES = ["news_zh", "essay_zh", "feature_en"]
+NAMES = ["news_zh", "essay_zh", "feature_en", "seo_zh"]
 SLOGAN = "晨报网——做有温度的城市新闻"
+BYLINE = "作者：李明"    # a byline: the rules keep it, the line model drops it (short, off-topic, no sentence)
 
 
 def page(name: str) -> str:
@@ -57,11 +60,12 @@ def test_page_cleaned_to_exactly_its_body(name):
     cfg = LinesConfig()
     corpus = [page(n) for n in NAMES] + same_site_pages()
     kept, _ = clean([page(name)], cfg, repeated_keys(corpus, cfg))
-    assert [line for line in kept[0].text.split("\n") if line.strip()] == body_lines(name)
+    expected = [line for line in body_lines(name) if line != BYLINE]
+    assert [line for line in kept[0].text.split("\n") if line.strip()] == expected
 
 
 def test_counts_per_kind_and_site_line_needs_corpus_evidence():
-    cfg = LinesConfig()
+    cfg = LinesConfig(model_enabled=False)     # the rules alone; the model drops the slogan too
     kept, stats = clean([page("news_zh")], cfg, set())
     lines = [line for line in kept[0].text.split("\n") if line.strip()]
     assert lines == [SLOGAN] + body_lines("news_zh")      # no pattern matches the site's slogan
@@ -103,3 +107,59 @@ def test_line_keys_fold_digits_case_and_spaces_and_skip_short_lines():
 def test_config_validation():
     with pytest.raises(ConfigError, match="min_docs must be >= 2"):
         load_config(LinesConfig, data={"min_docs": 1})
+
+
+def seo_spam_lines() -> list[str]:
+    body = set(body_lines("seo_zh"))
+    return [line for line in page("seo_zh").splitlines() if line.strip() and line not in body]
+
+
+def test_model_drops_woven_seo_spam_that_no_rule_names():
+    """Keyword titles (city + service + 哪家好/多少钱), 第N篇 teasers, a lottery line: rules keep them."""
+    spam = seo_spam_lines()
+    for model_enabled, most_left in ((False, 10), (True, 0)):
+        kept, stats = clean([page("seo_zh")], LinesConfig(model_enabled=model_enabled), set())
+        left = [line for line in kept[0].text.split("\n") if line in spam]
+        assert len(left) == most_left if model_enabled else len(left) >= most_left
+    assert stats.counters["lines.model"] == 10
+    assert "南宁少儿英语培训一年多少钱" in stats.examples["lines.model"]
+
+
+def test_coherence_keeps_a_subheading_and_drops_an_unrelated_title_of_the_same_shape():
+    """Same shape (short, unpunctuated), different topic: only coherence with the page tells them apart."""
+    article = body_lines("seo_zh")
+    heading, unrelated = "老人食堂的送餐服务", "新款电动车续航测评"
+    text = "\n".join(article[:4] + [heading] + article[4:6] + [unrelated] + article[6:])
+    kept, _ = clean([text], LinesConfig(), set())
+    lines = kept[0].text.split("\n")
+    assert heading in lines and unrelated not in lines
+
+
+def test_cleaned_page_passes_the_quality_filter():
+    """Spam around a genuine article must never get the article's page removed downstream."""
+    kept, _ = clean([page("seo_zh")], LinesConfig(), set())
+    stats = StageStats("quality")
+    assert QualityFilter(QualityConfig()).apply(kept[0], stats) is not None and not stats.removed
+
+
+def test_train_command_writes_a_model_the_cleaner_loads(tmp_path):
+    out = tmp_path / "model.json"
+    from dataprep.cli import main
+    assert main(["lines", "train", "--input", "data/sample/raw", "--output", str(out)]) == 0
+    model = line_model.LineModel.load(out)
+    assert set(model.weights) == {"zh", "en"}
+    assert all(len(w) == len(line_model.FEATURES) + 1 for w in model.weights.values())
+    kept, _ = clean([page("seo_zh")], LinesConfig(model=str(out)), set())
+    assert [line for line in kept[0].text.split("\n") if line.strip()] == body_lines("seo_zh")
+
+
+def test_shipped_model_is_small_and_matches_the_features():
+    assert line_model.DEFAULT_MODEL.stat().st_size < 10_000
+    assert line_model.LineModel.load().features == line_model.LineFeatureConfig()
+
+
+def test_model_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="model_threshold"):
+        load_config(LinesConfig, data={"model_threshold": 0})
+    with pytest.raises(ConfigError, match="not found"):
+        LineCleaner(LinesConfig(model=str(tmp_path / "missing.json")), set())

@@ -10,6 +10,11 @@ ICP licence footers, and lines a site repeats on every page. Two kinds of eviden
   to 0 so view counters and dates do not hide a repeat); the runner counts how many documents
   hold each key and hands the keys seen in >= `min_docs` documents to `LineCleaner`.
 
+What no rule names is judged by the line model (`dataprep.stages.line_model`): per line,
+p(boilerplate) from punctuation, length, stop-word density, coherence with the page's own
+sentences, keyword-list shapes and runs of short unpunctuated lines; lines at or above
+`model_threshold` go, counted as `lines.model` (the report shows examples of each reason).
+
 A document whose repeated lines would make up most of its non-chrome text is a duplicate of
 another document, not a page with chrome: its repeated lines are left for the dedup stages, so
 line cleaning never empties all copies of a duplicated document.
@@ -23,6 +28,8 @@ import xxhash
 
 from common.config import ConfigError
 from dataprep.core import Document, Stage, StageStats
+from dataprep.stages.line_model import LineModel, line_features
+from dataprep.stages.normalize import detect_lang
 
 SEPARATORS_RE = re.compile(r"\s*(?:[|｜·•»>/]|\s{2,}|\u3000)\s*")
 NAV_WORDS = {
@@ -67,12 +74,19 @@ class LinesConfig:
     min_key_chars: int = 10             # shorter lines get no key (作者：王维 repeats, yet is content)
     min_docs: int = 5                   # a line in >= this many documents is site boilerplate
     max_repeated_frac: float = 0.5      # repeats above this share of the non-chrome text: a duplicate doc
+    model_enabled: bool = True          # the learned line classifier; off = the rules above only
+    model: str = ""                     # line model JSON; "" = dataprep/resources/line_model.json
+    model_threshold: float = 0.55       # p(boilerplate) from which a line goes: the lowest value at which the
+                                        # benchmark's train side (bench_web_pages.py) keeps >= 0.95 of body lines in
+                                        # both languages; its test side was only measured, never tuned on
 
     def validate(self) -> None:
         if self.min_docs < 2:
             raise ConfigError("lines.min_docs must be >= 2 (a line in one document is not repeated)")
         if not 0.0 < self.max_repeated_frac <= 1.0:
             raise ConfigError("lines.max_repeated_frac must be in (0, 1]")
+        if not 0.0 < self.model_threshold <= 1.0:
+            raise ConfigError("lines.model_threshold must be in (0, 1]")
 
 
 def line_key(line: str) -> str:
@@ -156,22 +170,38 @@ def classify_lines(lines: list[str], cfg: LinesConfig) -> list[str | None]:
 
 
 class LineCleaner(Stage):
-    """Removes boilerplate lines; counts them per kind as `lines.<kind>`; empties become removals."""
+    """Removes boilerplate lines; counts them per kind as `lines.<kind>` (with examples);
+    a document left empty becomes a removal."""
 
     name = "lines"
 
     def __init__(self, cfg: LinesConfig, repeated: set[str]):
         self.cfg = cfg
         self.repeated = repeated
+        self.model = LineModel.load(cfg.model) if cfg.model_enabled else None
+
+    def judge(self, lines: list[str], lang: str, stats: StageStats) -> list[str | None]:
+        """Per line: the reason it goes (a rule's kind, "repeated" or "model") or None to keep it."""
+        kinds = classify_lines(lines, self.cfg)
+        self._mark_repeated(lines, kinds, stats)
+        if self.model is not None and lang in ("zh", "en"):
+            rows = line_features(lines, lang, self.model.features)
+            p = self.model.predict(rows, lang)
+            for i, line in enumerate(lines):
+                if kinds[i] is None and p[i] >= self.cfg.model_threshold and line.strip():
+                    kinds[i] = "model"
+        return kinds
 
     def apply(self, doc: Document, stats: StageStats) -> Document | None:
         lines = doc.text.split("\n")
-        kinds = classify_lines(lines, self.cfg)
-        self._mark_repeated(lines, kinds, stats)
+        lang = doc.meta.get("lang") or detect_lang(doc.text)
+        kinds = self.judge(lines, lang, stats)
         if not any(kinds):
             return doc
-        for kind in filter(None, kinds):
-            stats.count(f"lines.{kind}")
+        for line, kind in zip(lines, kinds):
+            if kind:
+                stats.count(f"lines.{kind}")
+                stats.example(f"lines.{kind}", line.strip())
         stats.count("lines.docs_changed")
         kept = "\n".join(line for line, kind in zip(lines, kinds) if kind is None)
         kept = BLANK_RUN_RE.sub("\n\n", kept).strip()

@@ -1,0 +1,372 @@
+"""Per-line content-vs-boilerplate model for plain text, and `dataprep lines train` that fits it.
+
+jusText and trafilatura judge a block by its length, link density and stop-word density; with
+no HTML there are no links, so a line is judged by what plain text still shows: sentence
+punctuation, length, function-word density, whether its words also occur in the page's own
+sentences (topical coherence: SEO titles and ad copy share little with the article they are
+woven into), keyword-list and numbered-teaser shapes, digits and symbols, and whether it sits in
+a run of short unpunctuated lines (link lists, tag clouds). `line_features` turns a page into
+one row of numbers per line; a logistic regression per language turns a row into
+p(boilerplate).
+
+Recipe of the shipped model (`dataprep/resources/line_model.json`):
+
+    dataprep lines train --input data/sample/raw --output dataprep/resources/line_model.json
+
+Weak labels come from the corpus itself, no hand labels: a line is *boilerplate* if a rule of
+`dataprep.stages.lines` flags it (nav, breadcrumb, related-article list, tags, share, meta,
+copyright), if it is in >= `lines.min_docs` documents (site chrome) or if it holds a term of the
+safety blocklist (gambling / fake-invoice ads); a line is *content* if it is left unflagged in a
+document that the quality filter keeps once its flagged lines are gone. Lines of documents the
+quality filter removes are not used (their status is unknown). Unrelated text woven into a
+page, the SEO spam no rule names, is taught by self-supervision: into each kept document of
+>= 4 content lines, up to 3 content lines of earlier documents (1 per 4 of its own) are
+inserted at random places and labelled boilerplate. Each language gets its own
+weights (class-balanced, L2-regularised logistic regression fitted by Newton's method in
+numpy); the feature definitions (`LineFeatureConfig`) are saved with the weights.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import random
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from common.config import ConfigError
+
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "resources" / "line_model.json"
+
+HAN_RE = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+HAN_RUN_RE = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]{2,}")
+LATIN_WORD_RE = re.compile(r"[A-Za-z][A-Za-z'-]*")
+DIGIT_RE = re.compile(r"\d")
+PUNCT_RE = re.compile(r"[，,、；;：:。.！!？?…]")
+SYMBOL_RE = re.compile(r"[|｜>»«</\\·•●○■□▪▶►◆◇★☆※#@_=+~^*【】\[\]{}()（）<>《》「」『』\-—]")
+LONG_DIGITS_RE = re.compile(r"\d[\d\- ]{5,}\d")
+ENUM_RE = re.compile(r"^(第\s*[0-9一二三四五六七八九十百]+\s*[篇章条节期名页集]|[0-9]{1,3}\s*[.、:：)）]|"
+                     r"[（(]\s*[0-9一二三四五六七八九十]+\s*[)）]|[①-⑳•·▪■►▶◆●★☆>»-]|#\s*\d)")
+CLOSERS = "”’\"')）」』】]"
+SENTENCE_END = set("。！？!?….;；，,")   # a comma ends a verse or a wrapped sentence, never a link
+ZH_STOP_CHARS = set("的了是在和有也就都而与及着或这那其之所以为被把从对向但不一个我你他她它们要会能可将已"
+                    "还又很更最并如因此于由等到上中下说")
+ZH_STOP_RE = re.compile("[" + "".join(sorted(ZH_STOP_CHARS)) + "]")
+EN_STOP_WORDS = {"the", "be", "to", "of", "and", "that", "have", "with", "a", "an", "in", "is", "it", "for",
+                 "on", "as", "was", "are", "by", "this", "not", "but", "or", "from", "at", "which", "we",
+                 "they", "he", "she", "his", "her", "their", "its", "were", "been", "has", "had", "can",
+                 "will", "would", "there", "what", "when", "so", "if", "than", "into", "more", "also"}
+
+FEATURES = ("log_len", "tiny", "short", "long", "ends_sentence", "ends_colon", "punct_density", "no_punct",
+            "stop_density", "off_topic_short", "off_topic_long", "incoherent_bare", "off_topic_page", "lead_in", "digit_ratio", "symbol_ratio", "items", "title_case",
+            "enumerated", "long_digits", "foreign_script", "bare_run", "bare_neighbours", "repeated_in_page")
+
+
+@dataclasses.dataclass
+class LineFeatureConfig:
+    """How the features are measured; saved in the model file (changing one needs a retrain)."""
+    max_len: int = 300              # log-length saturates here: a 300-char line is prose whatever else it is
+    tiny_chars: int = 10            # length buckets (the log-length alone is one slope): menu items, tags
+    short_chars: int = 25           # link titles, keyword lines, teasers
+    long_chars: int = 80            # a line this long is a paragraph or a legal footer, not a woven link
+    anchor_min_chars: int = 15      # a line ending a sentence with >= this many chars is a sentence line
+    core_share: float = 0.5         # the page's core: its longest sentence lines holding this share of their
+                                    # characters (ad copy and short teasers rarely reach it, paragraphs do)
+    bare_max_chars: int = 40        # an unpunctuated line up to this long is "bare" (link title, tag, menu item)
+    run_norm: int = 4               # a run of this many bare lines saturates bare_run (menus, link lists)
+    en_min_word: int = 3            # English words shorter than this carry no topic for coherence
+
+
+def _ends_sentence(line: str) -> bool:
+    stripped = line.rstrip(CLOSERS)
+    return bool(stripped) and stripped[-1] in SENTENCE_END
+
+
+def _grams(line: str, latin_words: list[str], min_word: int) -> set[str]:
+    """Topic units of a line: Han character bigrams and Latin word stems (first 5 letters,
+    lowercased, stop words out), so "train" and "training" match."""
+    grams = {run[i:i + 2] for run in HAN_RUN_RE.findall(line) for i in range(len(run) - 1)}
+    grams.update(w[:5] for w in (m.lower() for m in latin_words) if len(w) >= min_word and w not in EN_STOP_WORDS)
+    return grams
+
+
+def line_features(lines: list[str], lang: str, cfg: LineFeatureConfig) -> np.ndarray:
+    """One row of FEATURES per line (blank lines get a zero row and are never judged)."""
+    stripped = [line.strip() for line in lines]
+    n = len(stripped)
+    lens = [len(s) for s in stripped]
+    ends = [_ends_sentence(s) for s in stripped]
+    puncts = [len(PUNCT_RE.findall(s)) for s in stripped]
+    bare = [bool(s) and p == 0 and length <= cfg.bare_max_chars for s, p, length in zip(stripped, puncts, lens)]
+    latin = [LATIN_WORD_RE.findall(s) for s in stripped]
+    grams = [_grams(s, w, cfg.en_min_word) if s else set() for s, w in zip(stripped, latin)]
+    sentences = [e and length >= cfg.anchor_min_chars for e, length in zip(ends, lens)]
+    core = _core(sentences, lens, cfg)
+    core_bag: Counter[str] = Counter()
+    sentence_bag: Counter[str] = Counter()
+    for g, c, s in zip(grams, core, sentences):
+        if c:
+            core_bag.update(g)
+        if s:
+            sentence_bag.update(g)
+    # a line shares topic with the core; a core line (the page's body by construction) with the
+    # page's other sentences; its own grams never count for itself
+    coherence = [(sum(1 for x in g if sentence_bag[x] > 1) if c else sum(1 for x in g if core_bag[x] > 0)) / len(g)
+                 if g else 0.0 for g, c in zip(grams, core)]
+    core_coherence = [x for x, c in zip(coherence, core) if c]
+    cohesion = sum(core_coherence) / len(core_coherence) if len(core_coherence) >= 2 else 0.0
+    in_page = Counter(stripped)
+    runs = _bare_runs(stripped, bare)
+    nonblank = [i for i, s in enumerate(stripped) if s]
+    position = {i: k for k, i in enumerate(nonblank)}
+    first_sentence = next((position[i] for i in nonblank if sentences[i]), -1)
+    rows = np.zeros((n, len(FEATURES)), dtype=np.float32)
+    log_max = math.log1p(cfg.max_len)
+    for i, s in enumerate(stripped):
+        if not s:
+            continue
+        length = lens[i]
+        han = len(HAN_RE.findall(s))
+        if lang == "zh":
+            stop = len(ZH_STOP_RE.findall(s)) / han if han else 0.0
+            foreign = len(latin[i]) * 4 / length
+        else:
+            words = s.lower().split()
+            stop = sum(1 for w in words if w.strip(".,;:!?\"'()") in EN_STOP_WORDS) / len(words)
+            foreign = han / length
+        words = s.split()
+        latin_words = latin[i]
+        title_case = (sum(1 for w in latin_words if w[0].isupper()) / len(latin_words)
+                      if len(latin_words) >= 3 else 0.0)
+        k = position[i]
+        neighbours = [bare[nonblank[j]] for j in (k - 1, k + 1) if 0 <= j < len(nonblank)]
+        norm_len = min(math.log1p(length) / log_max, 1.0)
+        off = 1.0 - coherence[i]
+        rows[i] = (
+            norm_len,
+            length < cfg.tiny_chars,
+            length < cfg.short_chars,
+            length >= cfg.long_chars,
+            ends[i],
+            s[-1] in ":：",
+            min(puncts[i] * 10 / length, 1.0),
+            puncts[i] == 0,
+            min(stop * 4, 1.0),
+            off * (1.0 - norm_len),
+            off * norm_len,
+            off * (not ends[i]),
+            off * cohesion,
+            0 < first_sentence - position[i] <= 2,
+            len(DIGIT_RE.findall(s)) / length,
+            min(len(SYMBOL_RE.findall(s)) * 5 / length, 1.0),
+            min((len(words) - 1) / 5, 1.0) if lang == "zh" else 0.0,
+            title_case,
+            bool(ENUM_RE.match(s)),
+            bool(LONG_DIGITS_RE.search(s)),
+            min(foreign, 1.0),
+            min((runs[i] - 1) / (cfg.run_norm - 1), 1.0) if bare[i] else 0.0,
+            sum(neighbours) / len(neighbours) if neighbours else 0.0,
+            in_page[s] > 1,
+        )
+    return rows
+
+
+def _core(sentences: list[bool], lens: list[int], cfg: LineFeatureConfig) -> list[bool]:
+    """The page's core lines: its longest sentence lines that together hold `core_share` of the
+    characters of all its sentence lines."""
+    order = sorted((i for i, s in enumerate(sentences) if s), key=lambda i: -lens[i])
+    total = sum(lens[i] for i in order)
+    core = [False] * len(lens)
+    held = 0
+    for i in order:
+        if held >= cfg.core_share * total:
+            break
+        core[i] = True
+        held += lens[i]
+    return core
+
+
+def _bare_runs(stripped: list[str], bare: list[bool]) -> list[int]:
+    """For each line, the length of the run of consecutive bare lines it is in (blank lines skipped)."""
+    runs = [0] * len(stripped)
+    run: list[int] = []
+    for i, s in enumerate(stripped + ["."]):
+        if i < len(stripped) and not s:
+            continue
+        if i < len(stripped) and bare[i]:
+            run.append(i)
+            continue
+        for j in run:
+            runs[j] = len(run)
+        run = []
+    return runs
+
+
+@dataclasses.dataclass
+class LineModel:
+    """Logistic regression per language over FEATURES; `predict` gives p(boilerplate) per row."""
+    features: LineFeatureConfig
+    weights: dict[str, list[float]]     # lang -> one weight per feature, then the bias
+    recipe: str = ""
+
+    def predict(self, rows: np.ndarray, lang: str) -> np.ndarray:
+        w = np.asarray(self.weights.get(lang) or self.weights["en"], dtype=np.float32)
+        return 1.0 / (1.0 + np.exp(-(rows @ w[:-1] + w[-1])))
+
+    def save(self, path: str | Path) -> None:
+        data = {"features": dataclasses.asdict(self.features), "names": list(FEATURES),
+                "weights": {k: [round(float(x), 5) for x in v] for k, v in self.weights.items()},
+                "recipe": self.recipe}
+        Path(path).write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path = "") -> LineModel:
+        path = Path(path or DEFAULT_MODEL)
+        if not path.is_file():
+            raise ConfigError(f"lines.model file not found: {path}")
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("names") != list(FEATURES):
+            raise ConfigError(f"{path} was trained on other features; retrain with `dataprep lines train`")
+        return cls(LineFeatureConfig(**data["features"]), data["weights"], data.get("recipe", ""))
+
+
+# ---- training on weak labels ------------------------------------------------------------
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0, iterations: int = 30) -> np.ndarray:
+    """Class-balanced L2 logistic regression by Newton's method; weights then bias."""
+    xb = np.hstack([x, np.ones((len(x), 1))]).astype(np.float64)
+    pos = y.mean()
+    sample_w = np.where(y == 1, 0.5 / pos, 0.5 / (1 - pos))
+    w = np.zeros(xb.shape[1])
+    reg = np.full(xb.shape[1], l2)
+    reg[-1] = 0.0
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-xb @ w))
+        grad = xb.T @ (sample_w * (p - y)) + reg * w
+        hess = (xb * (sample_w * p * (1 - p))[:, None]).T @ xb + np.diag(reg + 1e-9)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-6:
+            break
+    return w
+
+
+def weak_labels(docs: list[tuple[str, str]], features: LineFeatureConfig, transplants: int = 3,
+                transplant_max_chars: int = 80, seed: int = 0
+                ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(features, labels) per language from (text, lang) documents; see the module docstring."""
+    from dataprep.core import Document, StageStats
+    from dataprep.stages.lines import LinesConfig, classify_lines, line_key, line_keys
+    from dataprep.stages.quality import QualityConfig, QualityFilter
+    from dataprep.stages.safety import DEFAULT_BLOCKLIST, load_blocklist
+
+    lines_cfg = LinesConfig()
+    counts: Counter[str] = Counter()
+    for i, (text, _) in enumerate(docs):
+        counts.update(set(line_keys(Document(str(i), text), lines_cfg)))
+    repeated = {k for k, n in counts.items() if n >= lines_cfg.min_docs}
+    blocked = re.compile("|".join(re.escape(t) for t in load_blocklist(DEFAULT_BLOCKLIST)), re.IGNORECASE)
+    quality = QualityFilter(QualityConfig())
+    rng = random.Random(seed)
+    pool: dict[str, list[str]] = {"zh": [], "en": []}   # content lines of earlier documents, per language
+    rows: dict[str, list[np.ndarray]] = {}
+    labels: dict[str, list[np.ndarray]] = {}
+    for i, (text, lang) in enumerate(docs):
+        if lang not in ("zh", "en"):
+            continue
+        lines = text.split("\n")
+        flagged = [kind is not None or bool(blocked.search(line))
+                   or (len(line.strip()) >= lines_cfg.min_key_chars and line_key(line) in repeated)
+                   for line, kind in zip(lines, classify_lines(lines, lines_cfg))]
+        content = [line for line, f in zip(lines, flagged) if not f and line.strip()]
+        doc = Document(str(i), "\n".join(content), meta={"lang": lang})
+        keep_content = bool(content) and quality.apply(doc, StageStats("weak")) is not None
+        use = [bool(line.strip()) and (f or keep_content) for line, f in zip(lines, flagged)]
+        if keep_content and len(content) >= 4 and pool[lang]:
+            for _ in range(min(transplants, len(content) // 4)):       # off-topic lines woven in
+                at = rng.randrange(1, len(lines))
+                lines.insert(at, rng.choice(pool[lang]))   # pool holds short lines only: see transplant_max_chars
+                flagged.insert(at, True)
+                use.insert(at, True)
+        if keep_content:
+            short = [line for line in content if len(line.strip()) <= transplant_max_chars]
+            pool[lang] = (pool[lang] + rng.sample(short, min(3, len(short))))[-500:]
+        if not any(use):
+            continue
+        x = line_features(lines, lang, features)
+        rows.setdefault(lang, []).append(x[use])
+        labels.setdefault(lang, []).append(np.asarray(flagged, dtype=np.float64)[use])
+    return {lang: (np.vstack(rows[lang]), np.concatenate(labels[lang])) for lang in rows}
+
+
+def read_texts(inputs: list[str], text_field: str = "text", zh_min_han: float = 0.3) -> list[tuple[str, str]]:
+    """Normalised (text, lang) of every jsonl/jsonl.gz record under the inputs (bad lines skipped)."""
+    import gzip
+
+    from dataprep.stages.normalize import detect_lang, normalize_text
+
+    files: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        files += sorted(p for p in path.rglob("*") if p.name.endswith((".jsonl", ".jsonl.gz"))) if path.is_dir() else [path]
+    if not files:
+        raise ConfigError(f"no .jsonl / .jsonl.gz files in {inputs}")
+    docs = []
+    for path in files:
+        opener = gzip.open if path.name.endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
+            for raw in handle:
+                try:
+                    text = json.loads(raw).get(text_field)
+                except (json.JSONDecodeError, AttributeError):
+                    continue
+                if isinstance(text, str) and text.strip():
+                    text = normalize_text(text)[0]
+                    docs.append((text, detect_lang(text, zh_min_han)))
+    return docs
+
+
+def train(inputs: list[str], l2: float = 1.0, log=print) -> LineModel:
+    features = LineFeatureConfig()
+    data = weak_labels(read_texts(inputs), features)
+    if set(data) != {"zh", "en"}:
+        raise ConfigError(f"weak labels need both zh and en lines; got {sorted(data)}")
+    weights = {}
+    for lang, (x, y) in sorted(data.items()):
+        if y.min() == y.max():
+            raise ConfigError(f"weak labels for {lang} are all one class: the corpus needs pages with chrome")
+        w = fit_logistic(x, y, l2)
+        p = 1.0 / (1.0 + np.exp(-(x @ w[:-1] + w[-1])))
+        log(f"{lang}: {len(y)} lines, {int(y.sum())} boilerplate; weak-label agreement "
+            f"content {np.mean(p[y == 0] < 0.5):.3f}, boilerplate {np.mean(p[y == 1] >= 0.5):.3f}")
+        weights[lang] = w.tolist()
+    recipe = f"dataprep lines train --input {' '.join(inputs)} --l2 {l2}"
+    return LineModel(features, weights, recipe)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    model = train(args.input, args.l2, log=lambda line: print(line, file=sys.stderr))
+    model.save(args.output)
+    for lang, w in model.weights.items():
+        print(f"{lang}: " + ", ".join(f"{name} {v:+.2f}" for name, v in zip(FEATURES + ("bias",), w)))
+    print(f"model: {args.output}")
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    lines = subparsers.add_parser("lines", help="the line classifier of the line-cleaning stage")
+    sub = lines.add_subparsers(dest="lines_command", metavar="ACTION", required=True)
+    tr = sub.add_parser(
+        "train", help="fit the line model on weak labels from a raw corpus",
+        description="Label lines of a raw jsonl corpus weakly (rule hits, corpus-repeated and blocklisted "
+                    "lines = boilerplate; the rest of quality-passing documents = content) and fit one "
+                    "logistic regression per language. Point lines.model at the output to use it.")
+    tr.add_argument("--input", action="append", required=True, help="jsonl(.gz) file or directory (repeatable)")
+    tr.add_argument("--output", required=True, help="model JSON to write")
+    tr.add_argument("--l2", type=float, default=1.0, help="L2 penalty on the weights (not the bias)")
+    tr.set_defaults(func=cmd_train)
