@@ -232,7 +232,9 @@ LOOKALIKES: dict[str, list[Callable[[random.Random], str]]] = {
     "ip_like_non_address": [lambda r: r.choice(["255.255.255.0", "255.255.0.0", "0.0.0.0"]),
                             lambda r: f"1.3.6.1.4.1.{r.randint(1, 50000)}",
                             lambda r: f"{r.randint(256, 999)}.{r.randrange(256)}.{r.randrange(256)}.{r.randrange(256)}",
-                            lambda r: f"第{r.randint(1, 9)}.{r.randint(1, 9)}.{r.randint(1, 9)}.{r.randint(1, 9)}节"],
+                            lambda r: f"第{r.randint(1, 9)}.{r.randint(1, 9)}.{r.randint(1, 9)}.{r.randint(1, 9)}节",
+                            lambda r: f"{r.choice([10, 172, 192])}.{r.randrange(256)}.0.0/16",
+                            lambda r: f"Chrome/{r.randint(90, 130)}.0.{r.randint(0, 255)}.{r.randint(0, 255)}"],
     "masked_mobile": [lambda r: f"{mobile(r)[:3]}****{mobile(r)[7:]}"],
 }
 

@@ -6,17 +6,21 @@ rest stay as they are, so the view has the same length as the text and an offset
 is the offset in the original. Replacements are then made in the original text: nothing
 outside a replaced span changes, full-width punctuation included.
 
-Phone numbers are found in two steps because libphonenumber's `PhoneNumberMatcher` is slow in
-pure Python (~100 us per call): a regex picks runs of digits and phone punctuation holding at
-least 7 digits, and only those runs go to the matcher (region CN, leniency VALID). Its matches
-are then filtered: service numbers (400 / 800 / 95xxx, premium, shared cost) are kept, a CN
-landline needs its trunk 0 or a country code (otherwise any 10-11 digit run that happens to
-fit an area code would go), foreign numbers need a written country code (`+44 ...`, `0044
-...`), except North American numbers in their own (NXX) NXX-XXXX shape.
+Phone numbers: a regex over the view picks runs of digits and phone punctuation holding at
+least 7 digits (most text has none, so libphonenumber, pure Python and ~50 us a parse, runs on
+few of them). A run is cut into digit groups, and the longest window of groups from each group
+on that libphonenumber (region CN) parses as a valid number is taken, so lists, dates and
+extensions around a number are handled. Kept: service numbers (400 / 800 / 95xxx, premium,
+shared cost), CN landlines written without their trunk 0 or a country code, foreign numbers
+without a written country code (except North American ones in their (NXX) NXX-XXXX shape).
+Replaced besides libphonenumber's valid numbers: CN landlines of a real area code whose local
+length its metadata does not know yet, 7-8 digit local numbers right after 电话 / Tel / 传真.
+`PhoneNumberMatcher` itself was measured too (benchmarks/bench_pii.py): it misses extensions
+and replaces hotlines, order and invoice numbers.
 
 Look-alikes are kept by construction (digit boundaries, validity, ID check character) and by a
 few labels: a digit run right after 订单号 / tracking no. / ISBN ... is not a phone, a dotted
-quad after "version" / v / 版本 is not an IP address.
+quad after "version" / v / 版本, a netmask or a network (10.0.0.0/8) is not an IP address.
 """
 from __future__ import annotations
 
@@ -132,24 +136,29 @@ _OBFUSCATED_HINTS = (" @", " dot ", " DOT ")
 # ---- IP addresses ------------------------------------------------------------------------
 
 # octets are checked by ipaddress (0-255, no leading zeros: 01.02.03.04 is not an address)
-IPV4_RE = re.compile(r"[0-9](?<![0-9A-Za-z_.][0-9])[0-9]{0,2}(?:\.[0-9]{1,3}){3}(?![0-9A-Za-z_]|\.[0-9]|[-+][A-Za-z])")
+# not after "Name/": Chrome/120.0.6099.109, Firefox/3.6.28.1 in user-agent strings are versions
+IPV4_RE = re.compile(r"[0-9](?<![0-9A-Za-z_.][0-9])(?<![A-Za-z]/[0-9])[0-9]{0,2}(?:\.[0-9]{1,3}){3}(?![0-9A-Za-z_]|\.[0-9]|[-+][A-Za-z])")
 # may follow a label's colon (IP：fe80::1, the full-width colon folds to ':'), not a hex group's
-IPV6_RE = re.compile(r"(?<![0-9A-Za-z_.])(?<![0-9A-Fa-f]:)(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}"
+IPV6_RE = re.compile(r"(?<![0-9A-Za-z_.])(?<![0-9A-Fa-f]:)(?!:[^:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}"
                      r"(?![0-9A-Za-z_:]|\.[0-9])")
 # a dotted quad right after these words is a version, build or section number, not an address
 NOT_IP_LABEL_RE = re.compile(r"(?<![A-Za-z])(?:version|ver\.?|release|build|firmware|kernel|rev\.?|section|chapter|"
                              r"版本号?|固件|内核|第|章节|条款)(?:[\s:：=]|号|为|是|no\.?){0,3}$|[=<>~!]=\s*$", re.IGNORECASE)
+CIDR_RE = re.compile(r"/([0-9]{1,2})(?![0-9])")
 NOT_IP_SUFFIX = tuple("节章条款项版")                     # 第1.2.3.4节, 1.2.3.4版
 
 
 def _is_address(quad: str, before: str, after: str) -> bool:
-    """A dotted quad that is an address: octets 0-255, not a netmask or 0.0.0.0, not labelled
-    as a version."""
+    """A dotted quad that is an address: octets 0-255, not a netmask, 0.0.0.0 or a network
+    (10.0.0.0/8: host bits zero), not labelled as a version."""
     if after[:1] in NOT_IP_SUFFIX or NOT_IP_LABEL_RE.search(before):
         return False
     try:
         value = int(ipaddress.IPv4Address(quad))
     except ValueError:
+        return False
+    prefix = CIDR_RE.match(after)
+    if prefix and int(prefix.group(1)) <= 32 and value & (0xFFFFFFFF >> int(prefix.group(1))) == 0:
         return False
     inverted = ~value & 0xFFFFFFFF
     is_mask = value >> 24 == 255 and inverted & (inverted + 1) == 0     # 255.255.255.0, 255.255.0.0 ...
@@ -173,11 +182,12 @@ def _is_ipv6(candidate: str) -> bool:
 
 _DASHES = "\u2010-\u2015\u2212"
 # a run of digits and phone punctuation (space, dashes, dot, brackets, +) that starts and ends
-# with a digit (or a closing bracket); not glued to '@', a URL path or a longer dotted number.
+# with a digit (or a closing bracket); not glued to '@', a URL path (a/138...; 138.../139...
+# is a list) or a longer dotted number.
 # A letter or dot right before it is allowed only after a phone label (TEL13812345678). The
 # lookahead wants MIN_PHONE_DIGITS (7) digits, so short numbers never reach Python code.
 PHONE_CANDIDATE_RE = re.compile(
-    rf"(?<![0-9_@/+{_DASHES}-])(?<![0-9]\.)\+?\(?\+?"
+    rf"(?<![0-9_@+{_DASHES}-])(?<![0-9]\.)(?<![A-Za-z_.%-]/)\+?\(?\+?"
     rf"(?=[0-9](?:[ .()+{_DASHES}-]{{0,3}}[0-9]){{6}})[0-9](?:[0-9]|[ .()+{_DASHES}-]{{1,3}}(?=[0-9(]))*\)?"
     r"(?![0-9A-Za-z_@]|\.[0-9])")
 # a date inside a run ("0 2008-10-04 23" in `ls -l` output) is never part of a phone number
@@ -212,31 +222,21 @@ LABEL_WINDOW = 16               # characters before a number searched for a labe
 SERVICE_TYPES = {PhoneNumberType.TOLL_FREE, PhoneNumberType.UAN, PhoneNumberType.PREMIUM_RATE,
                  PhoneNumberType.SHARED_COST, PhoneNumberType.VOICEMAIL}
 MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.PAGER}
-_WRITTEN_COUNTRY = {phonenumbers.CountryCodeSource.FROM_NUMBER_WITH_PLUS_SIGN,
-                    phonenumbers.CountryCodeSource.FROM_NUMBER_WITH_IDD,
-                    phonenumbers.CountryCodeSource.FROM_NUMBER_WITHOUT_PLUS_SIGN}
 
 
-def _phone_kind(raw: str, number: phonenumbers.PhoneNumber, nanp: bool = False) -> str | None:
-    """"mobile", "landline", or None for a number to keep (service line, CN landline written
-    without its trunk 0, foreign number without a written country code)."""
+def _phone_kind(number: phonenumbers.PhoneNumber) -> str | None:
+    """"mobile", "landline", or None for a service line to keep (400 / 800 / 95xxx ...)."""
     ntype = phonenumbers.number_type(number)
     if ntype in SERVICE_TYPES or ntype == PhoneNumberType.UNKNOWN:
-        return None
-    source = phonenumbers.parse(raw, "US" if nanp else "CN", keep_raw_input=True).country_code_source
-    written_country = source in _WRITTEN_COUNTRY
-    if number.country_code == 86:
-        if ntype in MOBILE_TYPES:
-            return "mobile"
-        return "landline" if written_country or raw.lstrip("(")[:1] == "0" else None
-    if not (written_country or nanp):
         return None
     return "mobile" if ntype in MOBILE_TYPES else "landline"
 
 
 def _may_be_phone(window: str) -> bool:
-    """Cheap test before libphonenumber (~50 us a parse): could this window be replaced at all?
-    Without + / 00 / 86 a CN number needs its trunk 0 (landline) or is an 11-digit mobile."""
+    """Could this window be replaced at all? A cheap test before libphonenumber (~50 us a parse)
+    that also holds the rule on written prefixes: without + / 00 / 86 a CN landline needs its
+    trunk 0 (else any 10-digit run fitting an area code would go), a mobile has 11 digits, a
+    foreign number needs its country code unless it has the North American shape."""
     digits = NON_DIGIT_RE.sub("", window)
     if not MIN_PHONE_DIGITS <= len(digits) <= MAX_PHONE_DIGITS:
         return False
@@ -252,14 +252,14 @@ def _classify(window: str) -> tuple[bool, str | None]:
     if NANP_RE.fullmatch(window):       # before CN: (415) 555-2671 also fits a CN area code
         number = phonenumbers.parse(window, "US")
         if phonenumbers.is_valid_number(number):
-            return True, _phone_kind(window, number, nanp=True)
+            return True, _phone_kind(number)
     try:
         number = phonenumbers.parse(window, "CN")
     except phonenumbers.NumberParseException:
         return False, None
     if not phonenumbers.is_valid_number(number):
         return (True, "landline") if _landline_shape(window) else (False, None)
-    return True, _phone_kind(window, number)
+    return True, _phone_kind(number)
 
 
 def _landline_shape(window: str) -> bool:
@@ -368,7 +368,7 @@ def find_pii(text: str, types: Iterable[str] = PII_TYPES) -> list[PiiSpan]:
         if "." in masked:
             spans += [PiiSpan(m.start(), m.end(), "ip") for m in IPV4_RE.finditer(masked)
                       if _is_address(m.group(), masked[max(0, m.start() - LABEL_WINDOW):m.start()],
-                                     masked[m.end():m.end() + 1])]
+                                     masked[m.end():m.end() + 4])]
         if "::" in masked or masked.count(":") >= 7:
             spans += [PiiSpan(m.start(), m.end(), "ip") for m in IPV6_RE.finditer(masked) if _is_ipv6(m.group())]
     if kinds & {"mobile", "landline"}:
