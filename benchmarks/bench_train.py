@@ -1,4 +1,4 @@
-"""DeepSpeed ZeRO-2 (our DeepSpeedStep) against plain PyTorch DDP: tokens/s on the same ranks, model and batch.
+"""DeepSpeed ZeRO-2 (our ZeroEngine) against plain PyTorch DDP: tokens/s on the same ranks, model and batch.
 
 Both train the same Transformer on the same random token batches, fp32, AdamW, gradient clipping
 and the same gradient accumulation, inside the same processes (DDP and DeepSpeed take turns, two
@@ -24,9 +24,10 @@ import torch.multiprocessing as mp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipeline import dist  # noqa: E402
-from pipeline.config import TrainConfig  # noqa: E402
-from pipeline.engine import DeepSpeedStep, param_groups  # noqa: E402
-from pipeline.model import ModelConfig, Transformer  # noqa: E402
+from pipeline.config import ModelConfig, TrainConfig  # noqa: E402
+from pipeline.engines.base import param_groups  # noqa: E402
+from pipeline.engines.zero import ZeroEngine  # noqa: E402
+from pipeline.model import Transformer  # noqa: E402
 
 
 def make_cfg(args: argparse.Namespace) -> TrainConfig:
@@ -71,12 +72,12 @@ def time_ddp(cfg: TrainConfig, args: argparse.Namespace, rank: int, ranks: int, 
 
 def time_deepspeed(cfg: TrainConfig, args: argparse.Namespace, rank: int, ranks: int, steps: int) -> list[float]:
     torch.manual_seed(0)
-    step_fn = DeepSpeedStep(cfg, Transformer(cfg.model))
+    engine = ZeroEngine(cfg, Transformer(cfg.model))
     times = []
     for step in range(steps):
         micro = batches(args, rank, ranks, step)
         started = time.perf_counter()
-        step_fn.train_step(micro)
+        engine.train_step(micro)
         times.append(time.perf_counter() - started)
     return times
 

@@ -33,8 +33,10 @@ import yaml
 
 from common.atomic import atomic_write, write_json, write_text
 from common.config import ConfigError, config_hash, from_dict
-from pipeline.config import TrainConfig
-from pipeline.model import ModelConfig, Transformer
+from pipeline.config import ModelConfig, TrainConfig
+from pipeline.engines.base import param_group_names
+from pipeline.model import Transformer
+from pipeline.parallel.layout import data_parallel_size
 
 TAG_RE = re.compile(r"^step_(\d{8})$")
 COMPLETE = "COMPLETE"
@@ -142,9 +144,9 @@ def read_state(ckpt: Path) -> dict[str, Any]:
 
 
 def layout_of(cfg: TrainConfig, world_size: int) -> dict[str, int]:
-    model_parallel = cfg.parallel.tp * cfg.parallel.pp
-    return {"tp": cfg.parallel.tp, "pp": cfg.parallel.pp, "dp": world_size // model_parallel,
-            "zero_stage": cfg.parallel.zero_stage}
+    par = cfg.parallel
+    return {"tp": par.tp, "pp": par.pp, "dp": data_parallel_size(par.tp, par.pp, world_size),
+            "zero_stage": par.zero_stage}
 
 
 def check_resumable(state: dict[str, Any], cfg: TrainConfig, ckpt: Path, world_size: int) -> None:
@@ -216,8 +218,6 @@ def fp32_state_dict(ckpt: Path) -> tuple[dict[str, torch.Tensor], ModelConfig]:
         # bf16 without ZeRO: the module holds bf16 copies; the fp32 masters sit in the optimizer state
         fp32_groups = (saved.get("optimizer") or {}).get("fp32_groups")
         if fp32_groups:
-            from pipeline.engine import param_group_names
-
             with torch.device("meta"):
                 names = param_group_names(Transformer(model_cfg))
             for group_names, tensors in zip(names, fp32_groups):

@@ -10,13 +10,13 @@ import numpy as np
 import torch
 
 from dataprep.packed import PackedCorpus, TrainingSamples, sample_order
+from pipeline.parallel.layout import accumulation_steps
 
 
 class TrainBatches:
     def __init__(self, samples: TrainingSamples, global_batch: int, micro_batch: int,
                  dp_rank: int, dp_size: int, seed: int):
-        if global_batch % (micro_batch * dp_size):
-            raise ValueError(f"global batch {global_batch} is not a multiple of micro_batch {micro_batch} x dp {dp_size}")
+        accumulation_steps(global_batch, micro_batch, dp_size)     # raises unless they divide
         if len(samples) < global_batch:
             raise ValueError(f"the training split holds {len(samples)} samples of seq_len {samples.seq_len}, "
                              f"fewer than one global batch ({global_batch})")

@@ -13,23 +13,8 @@ import torch
 
 from common.config import ConfigError
 from pipeline.config import TrainConfig
-
-
-def data_parallel_size(cfg: TrainConfig, world_size: int) -> int:
-    model_parallel = cfg.parallel.tp * cfg.parallel.pp
-    if world_size % model_parallel:
-        raise ConfigError(f"world size {world_size} is not divisible by parallel.tp * parallel.pp ({model_parallel})")
-    return world_size // model_parallel
-
-
-def grad_accumulation(cfg: TrainConfig, world_size: int) -> int:
-    par = cfg.parallel
-    dp = data_parallel_size(cfg, world_size)
-    per_step = par.micro_batch * dp
-    if par.global_batch % per_step:
-        raise ConfigError(f"parallel.global_batch ({par.global_batch}) must be a multiple of parallel.micro_batch "
-                          f"({par.micro_batch}) x data-parallel size ({dp}) = {per_step}")
-    return par.global_batch // per_step
+from pipeline.parallel.layout import accumulation_steps, data_parallel_size
+from pipeline.parallel.tensor import autotp_section
 
 
 def build_ds_config(cfg: TrainConfig, world_size: int, on_gpu: bool | None = None) -> dict[str, Any]:
@@ -50,7 +35,8 @@ def build_ds_config(cfg: TrainConfig, world_size: int, on_gpu: bool | None = Non
     config: dict[str, Any] = {
         "train_batch_size": par.global_batch,
         "train_micro_batch_size_per_gpu": par.micro_batch,
-        "gradient_accumulation_steps": grad_accumulation(cfg, world_size),
+        "gradient_accumulation_steps": accumulation_steps(par.global_batch, par.micro_batch,
+                                                          data_parallel_size(par.tp, par.pp, world_size)),
         "gradient_clipping": optim.grad_clip,
         "zero_optimization": zero,
         "optimizer": {
@@ -67,7 +53,5 @@ def build_ds_config(cfg: TrainConfig, world_size: int, on_gpu: bool | None = Non
         config["optimizer"]["params"]["torch_adam"] = True
     if par.tp > 1 and par.pp == 1:
         # AutoTP: deepspeed.initialize shards the model (inside a pipeline our own layers do it instead)
-        from pipeline.parallel.tensor import autotp_section
-
         config["tensor_parallel"] = autotp_section(par.tp)
     return config

@@ -47,8 +47,8 @@ def python_module(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 
 
-def run_step(name: str, argv: list[str], done: Path, log_dir: Path, env: dict[str, str]) -> None:
-    """Run one step unless `done` exists; its output goes to the terminal and to a log file."""
+def run_once(name: str, argv: list[str], done: Path, log_dir: Path, env: dict[str, str]) -> None:
+    """Run one command of the chain unless `done` exists; its output goes to the terminal and to a log file."""
     if done.exists():
         print(f"== {name}: already done ({done})", flush=True)
         return
@@ -63,7 +63,7 @@ def run_step(name: str, argv: list[str], done: Path, log_dir: Path, env: dict[st
             log.write(line)
         code = proc.wait()
     if code != 0:
-        raise SystemExit(f"step {name} failed with exit code {code}; its log: {log_dir / (name + '.log')}")
+        raise SystemExit(f"{name} failed with exit code {code}; its log: {log_dir / (name + '.log')}")
     print(f"== {name}: done in {time.perf_counter() - started:.0f} s", flush=True)
 
 
@@ -99,13 +99,13 @@ def run(cfg: E2EConfig) -> int:
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) // nproc)))
     started = time.perf_counter()
 
-    run_step("dataprep", python_module("dataprep.cli", "run", "--config", cfg.data_config, f"output={data}"),
+    run_once("dataprep", python_module("dataprep.cli", "run", "--config", cfg.data_config, f"output={data}"),
              data / "manifest.json", logs, env)
-    run_step("report", python_module("dataprep.cli", "report", str(data)), data / "report" / "index.html", logs, env)
-    run_step("tokenizer", python_module("dataprep.cli", "tokenizer", "train", "--config", cfg.tokenizer_config,
+    run_once("report", python_module("dataprep.cli", "report", str(data)), data / "report" / "index.html", logs, env)
+    run_once("tokenizer", python_module("dataprep.cli", "tokenizer", "train", "--config", cfg.tokenizer_config,
                                         "--input", str(data / "clean"), "--output", str(tok)),
              tok / "tokenizer.model", logs, env)
-    run_step("pack", python_module("dataprep.cli", "pack", "--config", cfg.pack_config, "--input", str(data / "clean"),
+    run_once("pack", python_module("dataprep.cli", "pack", "--config", cfg.pack_config, "--input", str(data / "clean"),
                                    "--tokenizer", str(tok / "tokenizer.model"), "--output", str(packed),
                                    f"validation_ratio={cfg.validation_ratio}"),
              packed / "manifest.json", logs, env)
@@ -115,19 +115,19 @@ def run(cfg: E2EConfig) -> int:
                   f"model.vocab_size={vocab}", *(["train.precision=bf16"] if cfg.gpu else []), *cfg.train_overrides]
     launcher = python_module("torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
                              "-m", "pipeline.train")
-    run_step("train", launcher + train_args, train / ".e2e-done", logs, env)
+    run_once("train", launcher + train_args, train / ".e2e-done", logs, env)
     (train / ".e2e-done").touch()
 
-    run_step("consolidate", python_module("pipeline.cli", "consolidate", str(train), "-o", str(out / "model")),
+    run_once("consolidate", python_module("pipeline.cli", "consolidate", str(train), "-o", str(out / "model")),
              out / "model" / "model.safetensors", logs, env)
-    run_step("export-tokenizer", python_module("dataprep.cli", "tokenizer", "export-hf", "--model",
+    run_once("export-tokenizer", python_module("dataprep.cli", "tokenizer", "export-hf", "--model",
                                                str(tok / "tokenizer.model"), "--output", str(tok / "hf")),
              tok / "hf" / "tokenizer_config.json", logs, env)
-    run_step("export-hf", python_module("pipeline.cli", "export-hf", "--weights", str(out / "model" / "model.safetensors"),
+    run_once("export-hf", python_module("pipeline.cli", "export-hf", "--weights", str(out / "model" / "model.safetensors"),
                                         "--tokenizer", str(tok / "hf"), "--out", str(hf)),
              hf / "config.json", logs, env)
     sample_file = out / "sample.txt"
-    run_step("generate", python_module("pipeline.cli", "generate", "--checkpoint", str(out / "model"),
+    run_once("generate", python_module("pipeline.cli", "generate", "--checkpoint", str(out / "model"),
                                        "--tokenizer", str(tok / "tokenizer.model"), "--prompt", cfg.prompt,
                                        "--max-new-tokens", str(cfg.max_new_tokens), "--output", str(sample_file)),
              sample_file, logs, env)

@@ -25,10 +25,9 @@ from safetensors.torch import load_file, save_file
 
 from common.atomic import fsync_dir, tmp_path_for, write_json
 from common.config import ConfigError, load_config
-from pipeline.model import ModelConfig
+from dataprep.tokenizer.config import TokenizerConfig
+from pipeline.config import ModelConfig
 
-# Our tokenizer's fixed special-token ids (dataprep tokenizer training pins them).
-UNK_ID, BOS_ID, EOS_ID, PAD_ID = 0, 1, 2, 3
 # Files of the exported model itself; a tokenizer directory may not overwrite them.
 MODEL_FILES = {"config.json", "generation_config.json", "model.safetensors"}
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -46,7 +45,7 @@ _LAYER_NAMES = {
 }
 
 
-class ExportError(ValueError):
+class ModelExportError(ValueError):
     """The weights or tokenizer cannot become a valid Hugging Face model; the message says why."""
 
 
@@ -61,7 +60,7 @@ def hf_name(name: str) -> str:
     parts = name.split(".", 2)
     if len(parts) == 3 and parts[0] == "layers" and parts[1].isdigit() and parts[2] in _LAYER_NAMES:
         return f"model.layers.{parts[1]}.{_LAYER_NAMES[parts[2]]}"
-    raise ExportError(f"parameter {name!r} has no Hugging Face Llama counterpart")
+    raise ModelExportError(f"parameter {name!r} has no Hugging Face Llama counterpart")
 
 
 def expected_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
@@ -93,27 +92,43 @@ def to_hf_state_dict(state: Mapping[str, torch.Tensor], cfg: ModelConfig, source
     if cfg.tie_embeddings and "output.weight" in state:
         head = state.pop("output.weight")
         if not torch.equal(head, state.get("tok_embeddings.weight", head)):
-            raise ExportError(f"{source}: model.tie_embeddings is true but output.weight differs from "
+            raise ModelExportError(f"{source}: model.tie_embeddings is true but output.weight differs from "
                               f"tok_embeddings.weight")
     expected = expected_shapes(cfg)
     missing = [name for name in expected if name not in state]
     if missing:
-        raise ExportError(f"{source}: missing tensor {missing[0]!r} ({len(missing)} missing in all); "
+        raise ModelExportError(f"{source}: missing tensor {missing[0]!r} ({len(missing)} missing in all); "
                           f"does the model config match these weights?")
     unknown = [name for name in state if name not in expected]
     if unknown:
-        raise ExportError(f"{source}: unexpected tensor {unknown[0]!r} for a {cfg.n_layers}-layer model "
+        raise ModelExportError(f"{source}: unexpected tensor {unknown[0]!r} for a {cfg.n_layers}-layer model "
                           f"(tie_embeddings={cfg.tie_embeddings})")
     out = {}
     for name, shape in expected.items():
         tensor = state[name]
         if tuple(tensor.shape) != shape:
-            raise ExportError(f"{source}: {name} has shape {tuple(tensor.shape)}, the model config implies {shape}")
+            raise ModelExportError(f"{source}: {name} has shape {tuple(tensor.shape)}, "
+                                   f"the model config implies {shape}")
         out[hf_name(name)] = tensor.detach().to("cpu", dtype).contiguous()
     return out
 
 
-def hf_config(cfg: ModelConfig, dtype: str = "float32") -> dict:
+def special_token_ids(tokenizer_dir: str | Path | None) -> dict[str, int]:
+    """bos/eos/pad ids for config.json: the exported tokenizer's own (its sentencepiece model), or
+    the tokenizer config's defaults when none is given. An id the tokenizer disables (-1) is left out."""
+    model_file = Path(tokenizer_dir) / "tokenizer.model" if tokenizer_dir is not None else None
+    if model_file is not None and model_file.is_file():
+        import sentencepiece as spm
+
+        sp = spm.SentencePieceProcessor(model_file=str(model_file))
+        ids = {"bos_token_id": sp.bos_id(), "eos_token_id": sp.eos_id(), "pad_token_id": sp.pad_id()}
+    else:
+        defaults = TokenizerConfig()
+        ids = {"bos_token_id": defaults.bos_id, "eos_token_id": defaults.eos_id, "pad_token_id": defaults.pad_id}
+    return {key: value for key, value in ids.items() if value >= 0}
+
+
+def hf_config(cfg: ModelConfig, special_ids: dict[str, int], dtype: str = "float32") -> dict:
     """LlamaConfig fields; rope_theta is written both the transformers 4 and 5 ways."""
     return {
         "architectures": ["LlamaForCausalLM"],
@@ -135,28 +150,26 @@ def hf_config(cfg: ModelConfig, dtype: str = "float32") -> dict:
         "mlp_bias": False,
         "attention_dropout": 0.0,
         "initializer_range": cfg.init_std,
-        "bos_token_id": BOS_ID,
-        "eos_token_id": EOS_ID,
-        "pad_token_id": PAD_ID,
+        **special_ids,
         "torch_dtype": dtype,
         "use_cache": True,
     }
 
 
-def load_consolidated(weights: str | Path, model_config: ModelConfig | None = None
+def read_consolidated(weights: str | Path, model_config: ModelConfig | None = None
                       ) -> tuple[dict[str, torch.Tensor], ModelConfig]:
     """The checkpoint code's consolidated file and its config (`model_config.yaml` beside it by default)."""
     weights = Path(weights)
     if not weights.is_file():
-        raise ExportError(f"weights file not found: {weights}")
+        raise ModelExportError(f"weights file not found: {weights}")
     config_path = weights.parent / "model_config.yaml"
     if model_config is None and not config_path.is_file():
-        raise ExportError(f"{weights}: no model_config.yaml beside it; pass the model config explicitly")
+        raise ModelExportError(f"{weights}: no model_config.yaml beside it; pass the model config explicitly")
     cfg = model_config or load_config(ModelConfig, config_path)
     try:
         state = load_file(str(weights))
     except (SafetensorError, OSError) as exc:
-        raise ExportError(f"{weights}: not a readable safetensors file ({exc})") from None
+        raise ModelExportError(f"{weights}: not a readable safetensors file ({exc})") from None
     return state, cfg
 
 
@@ -164,15 +177,15 @@ def tokenizer_files(tokenizer_dir: str | Path, vocab_size: int) -> list[Path]:
     """The tokenizer export's files, after checking its ids fit the embedding table."""
     tokenizer_dir = Path(tokenizer_dir)
     if not tokenizer_dir.is_dir():
-        raise ExportError(f"tokenizer directory not found: {tokenizer_dir}")
+        raise ModelExportError(f"tokenizer directory not found: {tokenizer_dir}")
     files = sorted(p for p in tokenizer_dir.iterdir() if p.is_file() and p.name not in MODEL_FILES)
     if not files:
-        raise ExportError(f"{tokenizer_dir}: no tokenizer files in it")
+        raise ModelExportError(f"{tokenizer_dir}: no tokenizer files in it")
     tokenizer_json = tokenizer_dir / "tokenizer.json"
     if tokenizer_json.is_file():
         largest = _largest_token_id(tokenizer_json)
         if largest >= vocab_size:
-            raise ExportError(f"{tokenizer_json}: token id {largest} does not fit the model's vocab_size {vocab_size}")
+            raise ModelExportError(f"{tokenizer_json}: token id {largest} does not fit the model's vocab_size {vocab_size}")
     return files
 
 
@@ -183,7 +196,7 @@ def _largest_token_id(tokenizer_json: Path) -> int:
         ids = list(vocab.values()) if isinstance(vocab, dict) else list(range(len(vocab)))
         ids += [token["id"] for token in spec.get("added_tokens", [])]
     except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, KeyError, TypeError) as exc:
-        raise ExportError(f"{tokenizer_json}: not a tokenizers JSON file ({exc!r})") from None
+        raise ModelExportError(f"{tokenizer_json}: not a tokenizers JSON file ({exc!r})") from None
     return max(ids, default=-1)
 
 
@@ -215,16 +228,17 @@ def export_hf(weights: str | Path | Mapping[str, torch.Tensor], out_dir: str | P
     `model_config.yaml` beside it unless `model_config` is given) or a state dict with our names.
     """
     if dtype not in DTYPES:
-        raise ExportError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+        raise ModelExportError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
     if isinstance(weights, Mapping):
         if model_config is None:
-            raise ExportError("a state dict needs its model_config")
+            raise ModelExportError("a state dict needs its model_config")
         state, cfg, source = dict(weights), model_config, "state dict"
     else:
-        (state, cfg), source = load_consolidated(weights, model_config), str(weights)
+        (state, cfg), source = read_consolidated(weights, model_config), str(weights)
     cfg.validate()
     hf_state = to_hf_state_dict(state, cfg, source, DTYPES[dtype])
     copies = tokenizer_files(tokenizer_dir, cfg.vocab_size) if tokenizer_dir is not None else []
+    special_ids = special_token_ids(tokenizer_dir)
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -232,9 +246,8 @@ def export_hf(weights: str | Path | Mapping[str, torch.Tensor], out_dir: str | P
     _save_safetensors(hf_state, out / "model.safetensors")
     for src in copies:
         _copy_file(src, out / src.name)
-    write_json(out / "generation_config.json",
-               {"bos_token_id": BOS_ID, "eos_token_id": EOS_ID, "pad_token_id": PAD_ID})
-    write_json(out / "config.json", hf_config(cfg, dtype))
+    write_json(out / "generation_config.json", special_ids)
+    write_json(out / "config.json", hf_config(cfg, special_ids, dtype))
     return out
 
 
@@ -256,7 +269,7 @@ def run_export(args: argparse.Namespace) -> int:
     try:
         cfg = load_config(ModelConfig, args.model_config) if args.model_config else None
         out = export_hf(args.weights, args.out, args.tokenizer, cfg, args.dtype)
-    except (ExportError, ConfigError) as exc:
+    except (ModelExportError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"exported Hugging Face Llama model to {out}")

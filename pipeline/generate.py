@@ -17,7 +17,8 @@ import torch
 from common.atomic import write_text
 from common.config import ConfigError, load_config
 from pipeline.checkpoint import CONSOLIDATED, fp32_state_dict, resolve_checkpoint
-from pipeline.model import ModelConfig, Transformer
+from pipeline.config import ModelConfig
+from pipeline.model import Transformer
 
 
 def load_model(path: str | Path) -> Transformer:

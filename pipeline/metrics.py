@@ -26,23 +26,6 @@ from common.atomic import atomic_write, write_text
 from common.config import to_dict
 from pipeline.config import TrainConfig
 
-# Dense bf16 peak FLOP/s by device-name fragment (first match wins; SXM before PCIe).
-PEAK_FLOPS = (
-    ("H200", 989e12), ("H100 PCIe", 756e12), ("H100", 989e12), ("A100", 312e12), ("L40S", 362e12),
-    ("A10G", 125e12), ("L4", 121e12), ("V100", 125e12), ("RTX 4090", 165e12),
-)
-
-
-def peak_flops(device_name: str | None) -> float | None:
-    """Per-device peak for MFU; None (MFU not reported) for CPUs and unknown devices."""
-    if not device_name:
-        return None
-    for fragment, flops in PEAK_FLOPS:
-        if fragment in device_name:
-            return flops
-    return None
-
-
 def device_name() -> str | None:
     return torch.cuda.get_device_name() if torch.cuda.is_available() else None
 

@@ -10,7 +10,6 @@ no permutation. Parallelism is applied to this plain model by functions in `pipe
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import torch
@@ -18,65 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from common.config import ConfigError
-
-
-@dataclasses.dataclass
-class ModelConfig:
-    vocab_size: int = 8192
-    dim: int = 64
-    n_layers: int = 2
-    n_heads: int = 4
-    n_kv_heads: int | None = None      # None: same as n_heads (plain multi-head attention)
-    ffn_hidden: int | None = None      # None: Llama's rule, 2/3 * 4 * dim rounded up to multiple_of
-    multiple_of: int = 32
-    max_seq_len: int = 256
-    rope_theta: float = 10000.0
-    norm_eps: float = 1e-5
-    tie_embeddings: bool = False
-    init_std: float = 0.02
-
-    def validate(self) -> None:
-        for name in ("vocab_size", "dim", "n_layers", "n_heads", "max_seq_len"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"model.{name} must be positive, got {getattr(self, name)}")
-        if self.dim % self.n_heads:
-            raise ConfigError(f"model.dim ({self.dim}) must be divisible by model.n_heads ({self.n_heads})")
-        if (self.dim // self.n_heads) % 2:
-            raise ConfigError(f"head dim {self.dim // self.n_heads} must be even for rotary embedding")
-        if self.n_heads % self.kv_heads:
-            raise ConfigError(f"model.n_heads ({self.n_heads}) must be divisible by model.n_kv_heads ({self.kv_heads})")
-
-    @property
-    def kv_heads(self) -> int:
-        return self.n_kv_heads or self.n_heads
-
-    @property
-    def head_dim(self) -> int:
-        return self.dim // self.n_heads
-
-    @property
-    def hidden_dim(self) -> int:
-        if self.ffn_hidden:
-            return self.ffn_hidden
-        hidden = int(2 * 4 * self.dim / 3)
-        return self.multiple_of * math.ceil(hidden / self.multiple_of)
-
-    def num_params(self, embeddings: bool = True) -> int:
-        """Exact parameter count of `Transformer(self)` (embeddings=False: the N of the PaLM formula)."""
-        attn = self.dim * self.head_dim * (2 * self.n_heads + 2 * self.kv_heads)
-        mlp = 3 * self.dim * self.hidden_dim
-        block = attn + mlp + 2 * self.dim
-        body = self.n_layers * block + self.dim
-        if not embeddings:
-            return body
-        emb = self.vocab_size * self.dim
-        return body + emb + (0 if self.tie_embeddings else emb)
-
-    def flops_per_token(self, seq_len: int | None = None) -> float:
-        """Training FLOPs per token, PaLM appendix B: 6N + 12 * L * H * Q * T (N without embeddings)."""
-        seq = seq_len or self.max_seq_len
-        return 6 * self.num_params(embeddings=False) + 12 * self.n_layers * self.n_heads * self.head_dim * seq
+from pipeline.config import ModelConfig
 
 
 class RMSNorm(nn.Module):

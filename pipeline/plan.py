@@ -26,21 +26,14 @@ import sys
 from typing import Literal
 
 from common.config import ConfigError, load_config
-from pipeline.config import ParallelConfig
-from pipeline.model import ModelConfig
-from pipeline.parallel.layout import LayoutError, check_layout
+from pipeline.config import ModelConfig, ParallelConfig
+from pipeline.hardware import GPUS
+from pipeline.parallel.layout import LayoutError, check_layout, data_parallel_size
 
 GIB = 2**30
 Offload = Literal["none", "optimizer", "params"]
 OFFLOADS: tuple[Offload, ...] = ("none", "optimizer", "params")
 
-# Dense bf16 tensor-core peak (TFLOP/s, no sparsity; fp16 for the V100, which has no bf16) and
-# memory (GiB; HBM sizes are binary) from the vendors' data sheets.
-GPUS: dict[str, tuple[float, float]] = {
-    "h100": (989.0, 80), "h100-pcie": (756.0, 80), "h800": (989.0, 80), "h200": (989.0, 141),
-    "a100": (312.0, 80), "a100-40gb": (312.0, 40), "a800": (312.0, 80), "l40s": (362.0, 48),
-    "rtx4090": (165.0, 24), "v100": (125.0, 32), "mi300x": (1307.0, 192),
-}
 # Bytes per parameter of each model-state piece (see the module docstring).
 STATE_BYTES = {"params16": 2, "grads16": 2, "grads32": 4, "optimizer": 12}
 STATE_LABELS = {"params16": "parameters (bf16)", "grads16": "gradients (bf16)",
@@ -73,11 +66,11 @@ class Cluster:
 
     @property
     def peak_flops(self) -> float:
-        return GPUS[self.gpu][0] * 1e12
+        return GPUS[self.gpu].peak_tflops * 1e12
 
     @property
     def memory_bytes(self) -> float:
-        return (self.gpu_mem_gib if self.gpu_mem_gib is not None else GPUS[self.gpu][1]) * GIB
+        return (self.gpu_mem_gib if self.gpu_mem_gib is not None else GPUS[self.gpu].memory_gib) * GIB
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,9 +112,9 @@ def layout_error(cfg: ModelConfig, layout: Layout, cluster: Cluster) -> str | No
         return "offloading parameters needs ZeRO stage 3"
     if layout.tp > cluster.gpus_per_node:
         return f"tensor parallelism ({layout.tp}) must stay within a node ({cluster.gpus_per_node} GPUs)"
-    dp = max(1, cluster.gpus // (layout.tp * layout.pp))
+    # micro_batch x GPUs divides into any runnable layout's micro-batches: only the layout is checked
     par = ParallelConfig(zero_stage=layout.zero, tp=layout.tp, pp=layout.pp, micro_batch=layout.micro_batch,
-                         global_batch=layout.micro_batch * dp)
+                         global_batch=layout.micro_batch * cluster.gpus)
     try:
         check_layout(par, cfg, cluster.gpus)
     except LayoutError as exc:
@@ -202,7 +195,7 @@ def head_bytes_per_token(cfg: ModelConfig, transient: bool = True) -> float:
 def estimate(cfg: ModelConfig, layout: Layout, cluster: Cluster, seq_len: int,
              assume: Assumptions = Assumptions()) -> Estimate:
     """Memory of the heaviest GPU for `layout` (validity is `layout_error`'s job)."""
-    dp = cluster.gpus // (layout.tp * layout.pp)
+    dp = data_parallel_size(layout.tp, layout.pp, cluster.gpus)
     largest = largest_layer_params(cfg, layout.tp)
     worst: Estimate | None = None
     for stage, params in stage_params(cfg, layout.tp, layout.pp).items():
@@ -346,8 +339,10 @@ def run_plan(args: argparse.Namespace) -> int:
     assume = Assumptions(overhead_gib=args.overhead_gib, fragmentation=args.fragmentation,
                          flash_attention=not args.no_flash, zero_init=args.zero_init)
     layout = Layout(args.zero, args.offload, args.tp, args.pp, args.micro_batch, args.activation_checkpointing)
-    if cluster.gpus % (layout.tp * layout.pp):
-        raise ConfigError(f"{cluster.gpus} GPUs are not divisible by --tp x --pp = {layout.tp * layout.pp}")
+    try:
+        data_parallel_size(layout.tp, layout.pp, cluster.gpus)
+    except LayoutError:
+        raise ConfigError(f"{cluster.gpus} GPUs are not divisible by --tp x --pp = {layout.tp * layout.pp}") from None
     problem = layout_error(cfg, layout, cluster)
     est = estimate(cfg, layout, cluster, seq_len, assume)
     suggestions = search(cfg, cluster, seq_len, assume)[:args.suggestions]

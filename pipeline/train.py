@@ -24,10 +24,12 @@ from dataprep.packed import PackedCorpus, PackedFormatError, TrainingSamples
 from pipeline import checkpoint, dist
 from pipeline.config import EXIT_REQUEUE, TrainConfig
 from pipeline.data import TrainBatches, eval_micro_batches
-from pipeline.engine import TrainStep, build_engine
-from pipeline.metrics import MetricsLogger, device_name, memory_mb, peak_flops, perplexity
+from pipeline.engines.base import TrainEngine
+from pipeline.engines.factory import build_engine
+from pipeline.hardware import peak_flops
+from pipeline.metrics import MetricsLogger, device_name, memory_mb, perplexity
 from pipeline.model import Transformer
-from pipeline.parallel.consolidate import load_consolidated
+from pipeline.parallel.consolidate import load_into_model
 from pipeline.parallel.layout import check_layout
 
 
@@ -81,14 +83,14 @@ class Trainer:
         seed_everything(cfg.run.seed)
         model = Transformer(cfg.model)
         if cfg.run.init_from and self.resume_from is None:
-            load_consolidated(model, cfg.run.init_from)
+            load_into_model(model, cfg.run.init_from)
         if self.rank == 0:
             print(f"model: {cfg.model.num_params():,} parameters ({cfg.model.num_params(embeddings=False):,} "
                   f"without embeddings), {cfg.model.flops_per_token(cfg.data.seq_len):.4g} training FLOPs/token "
                   f"at seq_len {cfg.data.seq_len}; {self.world} ranks", flush=True)
-        self.step_fn: TrainStep = build_engine(cfg, model)
+        self.engine: TrainEngine = build_engine(cfg, model)
         self.batches = TrainBatches(train_samples, cfg.parallel.global_batch, cfg.parallel.micro_batch,
-                                    self.step_fn.dp_rank, self.step_fn.dp_size, cfg.data.data_seed)
+                                    self.engine.dp_rank, self.engine.dp_size, cfg.data.data_seed)
         self.step = self.resume()
         if self.rank == 0:
             write_text(self.run_dir / "config.yaml", dump_yaml(cfg))
@@ -101,7 +103,7 @@ class Trainer:
         ckpt, state = self.resume_from, self.resume_state
         if ckpt is None or state is None:
             return 0
-        self.step_fn.load(ckpt.parent, ckpt.name, state["step"])
+        self.engine.load(ckpt.parent, ckpt.name, state["step"])
         checkpoint.load_rng(ckpt, self.rank)
         if self.rank == 0:
             print(f"resumed from {ckpt} at step {state['step']}", flush=True)
@@ -110,7 +112,10 @@ class Trainer:
     def save(self) -> None:
         tag = checkpoint.tag_for(self.step)
         ckpt = checkpoint.checkpoints_dir(self.run_dir) / tag
-        self.step_fn.save(ckpt.parent, tag, client_state={"step": self.step})
+        self.engine.save(ckpt.parent, tag, client_state={"step": self.step})
+        weights = self.engine.full_state_dict()        # collective; a dict on rank 0 under tp/pp only
+        if weights is not None:
+            checkpoint.write_consolidated(ckpt / checkpoint.CONSOLIDATED, weights, self.cfg.model, str(ckpt))
         checkpoint.save_rng(ckpt, self.rank)
         if self.rank == 0:
             checkpoint.write_state(ckpt, {
@@ -119,7 +124,7 @@ class Trainer:
                 "epoch": self.batches.epoch_of(self.step),
                 "data_seed": self.cfg.data.data_seed,
                 "wandb_run_id": self.metrics.run_id,
-                "zero_stage": self.step_fn.zero_stage,
+                "zero_stage": self.engine.zero_stage,
                 "world_size": self.world,
                 "layout": checkpoint.layout_of(self.cfg, self.world),
                 "identity": checkpoint.resume_identity(self.cfg),
@@ -137,25 +142,25 @@ class Trainer:
             return {}
         cfg = self.cfg
         batches = eval_micro_batches(self.val_samples, cfg.train.eval_batches * cfg.parallel.global_batch,
-                                     cfg.parallel.micro_batch, self.step_fn.dp_rank, self.step_fn.dp_size)
+                                     cfg.parallel.micro_batch, self.engine.dp_rank, self.engine.dp_size)
         if not batches:
             return {}
-        loss = self.step_fn.eval_loss(batches)
+        loss = self.engine.eval_loss(batches)
         return {"val_loss": loss, "val_ppl": perplexity(loss)}
 
     def run(self) -> int:
         cfg, last_saved = self.cfg, self.step
         while self.step < cfg.train.steps:
-            lr = self.step_fn.lr()
+            lr = self.engine.lr()
             started = time.perf_counter()
-            loss = self.step_fn.train_step(self.batches.micro_batches(self.step))
+            loss = self.engine.train_step(self.batches.micro_batches(self.step))
             elapsed = time.perf_counter() - started
             self.step += 1
             is_last = self.step == cfg.train.steps
             evaluate = cfg.train.eval_every > 0 and (self.step % cfg.train.eval_every == 0 or is_last)
             if evaluate or is_last or self.step % cfg.train.log_every == 0:
                 tokens_per_s = self.tokens_per_step / elapsed
-                record = {"step": self.step, "loss": loss, "lr": lr, "grad_norm": self.step_fn.grad_norm(),
+                record = {"step": self.step, "loss": loss, "lr": lr, "grad_norm": self.engine.grad_norm(),
                           "tokens_per_s": tokens_per_s,
                           "mfu": tokens_per_s * self.flops_fraction if self.flops_fraction else None,
                           "epoch": self.batches.epoch_of(self.step - 1), "memory_mb": memory_mb()}

@@ -2,7 +2,7 @@
 
     python tests/parallel_worker.py OUT.pt [--init model.safetensors] key=value ...
 
-Trains the tiny model through `pipeline.engine.build_engine` on seeded random tokens (the same
+Trains the tiny model through `pipeline.engines.factory.build_engine` on seeded random tokens (the same
 global batch at every step whatever the layout; each data-parallel replica takes its slice),
 then consolidates the weights. Rank 0 writes {"losses", "grad_norms", "weights", group ranks} to
 OUT.pt and the weights in the checkpoint format (model.safetensors + model_config.yaml) beside it.
@@ -22,9 +22,9 @@ from common.config import load_config  # noqa: E402
 from pipeline import dist  # noqa: E402
 from pipeline.checkpoint import CONSOLIDATED, write_consolidated  # noqa: E402
 from pipeline.config import TrainConfig  # noqa: E402
-from pipeline.engine import build_engine  # noqa: E402
+from pipeline.engines.factory import build_engine  # noqa: E402
 from pipeline.model import Transformer  # noqa: E402
-from pipeline.parallel.consolidate import full_state_dict, load_consolidated  # noqa: E402
+from pipeline.parallel.consolidate import full_state_dict, load_into_model  # noqa: E402
 from pipeline.parallel.layout import ProcessGroups, check_layout  # noqa: E402
 
 
@@ -51,16 +51,16 @@ def main() -> None:
     torch.manual_seed(cfg.run.seed)
     model = Transformer(cfg.model)
     if args.init:
-        load_consolidated(model, args.init)
-    step = build_engine(cfg, model)
-    groups = getattr(step, "groups", None) or ProcessGroups(topology)
-    per_rank = cfg.parallel.global_batch // step.dp_size
+        load_into_model(model, args.init)
+    engine = build_engine(cfg, model)
+    groups = engine.groups or ProcessGroups(topology)     # pure data parallelism has none of ours
+    per_rank = cfg.parallel.global_batch // engine.dp_size
     losses, grad_norms = [], []
     for index in range(cfg.train.steps):
-        mine = global_batch(index, cfg)[step.dp_rank * per_rank:(step.dp_rank + 1) * per_rank]
-        losses.append(step.train_step(list(mine.split(cfg.parallel.micro_batch))))
-        grad_norms.append(step.grad_norm())
-    weights = full_state_dict(step.engine.module, cfg.model, groups)
+        mine = global_batch(index, cfg)[engine.dp_rank * per_rank:(engine.dp_rank + 1) * per_rank]
+        losses.append(engine.train_step(list(mine.split(cfg.parallel.micro_batch))))
+        grad_norms.append(engine.grad_norm())
+    weights = full_state_dict(engine.ds.module, cfg.model, groups)
     autotp = cfg.parallel.tp > 1 and cfg.parallel.pp == 1
     deepspeed_groups = deepspeed_tensor_group_ranks() if autotp else None
     if dist.rank() == 0:

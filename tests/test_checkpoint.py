@@ -13,10 +13,10 @@ from safetensors.torch import load_file
 
 from dataprep.packed import PackedCorpus
 from pipeline import checkpoint
-from pipeline.config import EXIT_REQUEUE
+from pipeline.config import EXIT_REQUEUE, ModelConfig
 from pipeline.data import unigram_baseline
 from pipeline.metrics import read_metrics
-from pipeline.model import ModelConfig, Transformer
+from pipeline.model import Transformer
 from train_fixtures import REPO, base_env, launch, tiny_overrides, train, wait_all, wandb_runs, write_corpus
 
 EXACT = ("step", "loss", "lr", "grad_norm", "val_loss")

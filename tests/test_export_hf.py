@@ -16,10 +16,12 @@ import transformers
 from safetensors.torch import save_file
 
 from common.config import dump_yaml
-from dataprep.tokenizer.hf_export import export_hf as export_tokenizer
+from dataprep.tokenizer.config import TokenizerConfig
+from dataprep.tokenizer.hf_export import export_tokenizer
 from pipeline import cli
 from pipeline import export_hf as ex
-from pipeline.model import ModelConfig, Transformer
+from pipeline.config import ModelConfig
+from pipeline.model import Transformer
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
@@ -60,7 +62,7 @@ def batch(sp_model):
     sp, _ = sp_model
     rows = []
     for text in (CHINESE, ENGLISH):
-        ids = [ex.BOS_ID] + sp.encode(text.replace("\n", " "))
+        ids = [TokenizerConfig().bos_id] + sp.encode(text.replace("\n", " "))
         rows.append(ids[:48])
     tokens = torch.tensor(rows)
     assert tokens.max() < VOCAB and len(set(tokens.flatten().tolist())) > 30
@@ -149,25 +151,25 @@ def test_meta_interleaved_rotary_would_not_match(tmp_path, batch):
 def test_bad_inputs_are_named(tmp_path):
     cfg = tiny_config()
     state = Transformer(cfg).state_dict()
-    with pytest.raises(ex.ExportError, match="missing tensor 'layers.0.attention.wq.weight'"):
+    with pytest.raises(ex.ModelExportError, match="missing tensor 'layers.0.attention.wq.weight'"):
         ex.export_hf({k: v for k, v in state.items() if "layers.0.attention.wq" not in k}, tmp_path,
                      model_config=cfg)
     wrong_shape = r"layers.0.feed_forward.w1.weight has shape \(192, 64\), the model config implies \(64, 64\)"
-    with pytest.raises(ex.ExportError, match=wrong_shape):
+    with pytest.raises(ex.ModelExportError, match=wrong_shape):
         ex.export_hf(state, tmp_path, model_config=tiny_config(ffn_hidden=64))
-    with pytest.raises(ex.ExportError, match="unexpected tensor 'layers.2"):
+    with pytest.raises(ex.ModelExportError, match="unexpected tensor 'layers.2"):
         ex.export_hf(Transformer(tiny_config(n_layers=3)).state_dict(), tmp_path, model_config=cfg)
     tok_dir = tmp_path / "tok"
     tok_dir.mkdir()
     (tok_dir / "tokenizer.json").write_text(json.dumps({"model": {"vocab": {"a": 0, "b": VOCAB}}}))
-    with pytest.raises(ex.ExportError, match=f"token id {VOCAB} does not fit"):
+    with pytest.raises(ex.ModelExportError, match=f"token id {VOCAB} does not fit"):
         ex.export_hf(state, tmp_path / "out", tokenizer_dir=tok_dir, model_config=cfg)
     assert not (tmp_path / "out" / "config.json").exists()
     garbage = tmp_path / "bad" / "model.safetensors"
     garbage.parent.mkdir()
     garbage.write_bytes(b"not safetensors")
     (garbage.parent / "model_config.yaml").write_text(dump_yaml(cfg))
-    with pytest.raises(ex.ExportError, match="not a readable safetensors file"):
+    with pytest.raises(ex.ModelExportError, match="not a readable safetensors file"):
         ex.export_hf(garbage, tmp_path / "out2")
 
 
@@ -183,3 +185,23 @@ def test_bfloat16_export_stays_close(tmp_path, batch):
         expected = ours(batch)
     # bf16 weights and compute: close, not equal (8 mantissa bits).
     assert (got.float() - expected).abs().max() < 0.05 * expected.abs().max()
+
+
+def test_special_token_ids_come_from_the_tokenizer(tmp_path):
+    """config.json carries the shipped tokenizer's ids, not fixed numbers; defaults without one."""
+    lines = [line for line in (CHINESE + ENGLISH).splitlines() if line.strip()]
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(lines), model_writer=model, vocab_size=VOCAB,
+                                   model_type="bpe", unk_id=3, bos_id=0, eos_id=1, pad_id=-1, byte_fallback=True,
+                                   character_coverage=1.0, minloglevel=2)
+    tok_dir = tmp_path / "tok"
+    tok_dir.mkdir()
+    (tok_dir / "tokenizer.model").write_bytes(model.getvalue())
+    cfg = tiny_config()
+    ex.export_hf(Transformer(cfg).state_dict(), tmp_path / "out", tokenizer_dir=tok_dir, model_config=cfg)
+    for name in ("config.json", "generation_config.json"):
+        written = json.loads((tmp_path / "out" / name).read_text())
+        assert (written["bos_token_id"], written["eos_token_id"]) == (0, 1) and "pad_token_id" not in written
+    defaults = TokenizerConfig()
+    assert ex.special_token_ids(None) == {"bos_token_id": defaults.bos_id, "eos_token_id": defaults.eos_id,
+                                          "pad_token_id": defaults.pad_id}

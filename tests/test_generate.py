@@ -7,7 +7,8 @@ import torch
 
 from pipeline.checkpoint import write_consolidated
 from pipeline.generate import generate, load_model, main, pick_token
-from pipeline.model import ModelConfig, Transformer
+from pipeline.config import ModelConfig
+from pipeline.model import Transformer
 
 CFG = ModelConfig(vocab_size=300, dim=32, n_layers=2, n_heads=4, n_kv_heads=2, max_seq_len=48)
 

@@ -11,12 +11,12 @@ from safetensors.torch import load_file
 
 from common.config import ConfigError, load_config
 from pipeline.checkpoint import CONSOLIDATED, consolidate, latest_complete, write_consolidated
-from pipeline.config import TrainConfig
+from pipeline.config import ModelConfig, TrainConfig
 from pipeline.metrics import read_metrics
-from pipeline.model import ModelConfig, Transformer
-from pipeline.parallel.consolidate import load_consolidated
+from pipeline.model import Transformer
+from pipeline.parallel.consolidate import load_into_model
 from pipeline.parallel.layout import LayoutError, Topology, check_layout
-from pipeline.parallel.pipeline import model_name
+from pipeline.parallel.stages import model_name
 from pipeline.parallel.tensor import autotp_section, shard_dim
 from train_fixtures import REPO, base_env, tiny_overrides, train, write_corpus
 
@@ -102,17 +102,17 @@ def test_pipeline_names_map_to_model_names(pipe_name, ours):
     assert model_name(pipe_name, n_layers=2) == ours
 
 
-def test_load_consolidated_rejects_other_models(tmp_path):
+def test_load_into_model_rejects_other_models(tmp_path):
     small = ModelConfig(vocab_size=64, dim=16, n_layers=1, n_heads=2)
     path = write_consolidated(tmp_path / CONSOLIDATED, Transformer(small).state_dict(), small, "test")
     model = Transformer(small)
-    load_consolidated(model, path)
+    load_into_model(model, path)
     with pytest.raises(ConfigError, match="has shape"):
-        load_consolidated(Transformer(ModelConfig(vocab_size=64, dim=32, n_layers=1, n_heads=2)), path)
+        load_into_model(Transformer(ModelConfig(vocab_size=64, dim=32, n_layers=1, n_heads=2)), path)
     with pytest.raises(ConfigError, match="is missing"):
-        load_consolidated(Transformer(ModelConfig(vocab_size=64, dim=16, n_layers=2, n_heads=2)), path)
+        load_into_model(Transformer(ModelConfig(vocab_size=64, dim=16, n_layers=2, n_heads=2)), path)
     with pytest.raises(ConfigError, match="not found"):
-        load_consolidated(model, tmp_path / "nope.safetensors")
+        load_into_model(model, tmp_path / "nope.safetensors")
 
 
 # ---- through the real CLI ----

@@ -16,7 +16,9 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from common.config import load_config
 from pipeline import cli
 from pipeline import plan
-from pipeline.model import ModelConfig, Transformer, TransformerBlock
+from pipeline.config import ModelConfig
+from pipeline.hardware import GPUS, peak_flops
+from pipeline.model import Transformer, TransformerBlock
 
 GIB = 2**30
 # (total params, largest layer, GPUs per node, nodes): 3M to 70B, one GPU to a multi-node job.
@@ -207,3 +209,14 @@ def test_cli_text_and_json(capsys):
     assert rc == 1 and "NOT RUNNABLE by our trainer: parallel.zero_stage=3" in capsys.readouterr().out
     rc = cli.main(["plan", "--model", "configs/model/7b.yaml", "--gpus", "8", "--tp", "3"])
     assert rc == 2 and "not divisible by --tp x --pp" in capsys.readouterr().err
+
+
+def test_mfu_peak_known_for_every_planner_gpu():
+    """One table for the planner and the training metrics: every --gpu choice has a device-name
+    match, and the more specific name wins (PCIe, 40 GB, L40S over L4)."""
+    for gpu in GPUS.values():
+        assert peak_flops("NVIDIA " + " ".join(gpu.name_parts)) == gpu.peak_tflops * 1e12
+    assert peak_flops("NVIDIA H100 80GB HBM3") == 989e12 and peak_flops("NVIDIA H100 PCIe") == 756e12
+    assert peak_flops("NVIDIA L40S") == 362e12 and peak_flops("NVIDIA L4") == 121e12
+    assert peak_flops("AMD Instinct MI300X") == 1307e12 and peak_flops("NVIDIA H800") == 989e12
+    assert peak_flops(None) is None and peak_flops("some CPU") is None

@@ -146,9 +146,9 @@ def test_word_alignment_orders_dictionary_words_first(trained):
 def test_hf_export_gives_sentencepiece_ids(trained, tmp_path):
     from transformers import AutoTokenizer
 
-    from dataprep.tokenizer.hf_export import export_hf
+    from dataprep.tokenizer.hf_export import export_tokenizer
 
-    out = export_hf(trained["model"], tmp_path / "hf")
+    out = export_tokenizer(trained["model"], tmp_path / "hf")
     tokenizer = AutoTokenizer.from_pretrained(out)
     sp = spm.SentencePieceProcessor(model_file=trained["model"])
     texts = [r["text"] for r in trained["rows"][::7]] + ["  两个空格\t制表符\n换行 ３１日 😀 𠀀", top_idioms(3)[2]]

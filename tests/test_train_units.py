@@ -29,7 +29,7 @@ def test_ds_config_follows_the_train_config():
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["parallel.global_batch=6"], "multiple of parallel.micro_batch"),
+    (["parallel.global_batch=6"], "not divisible by parallel.micro_batch"),
     (["train.precision=fp16"], "fp16 is not supported on CPU"),
     (["parallel.offload_optimizer=true"], "zero_stage >= 2"),
 ])

@@ -48,14 +48,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from dataprep.tokenizer.eval import heldout_lines
-    from dataprep.tokenizer.hf_export import ExportError, export_hf
+    from dataprep.tokenizer.hf_export import TokenizerExportError, export_tokenizer
 
     if not Path(args.model).is_file():
         raise ConfigError(f"--model: no such model file {args.model!r}")
     texts = heldout_lines(args.check, max_lines=args.max_lines) if args.check else []
     try:
-        out = export_hf(args.model, args.output, texts)
-    except ExportError as exc:
+        out = export_tokenizer(args.model, args.output, texts)
+    except TokenizerExportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"exported {args.model} -> {out} (ids identical to sentencepiece on {len(texts)} check lines + probes)")

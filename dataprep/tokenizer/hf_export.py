@@ -28,7 +28,7 @@ PROBES = (
 )
 
 
-class ExportError(RuntimeError):
+class TokenizerExportError(RuntimeError):
     """The exported tokenizer disagrees with sentencepiece; the message shows the first difference."""
 
 
@@ -48,7 +48,7 @@ def _config(sp: spm.SentencePieceProcessor) -> dict:
     }
 
 
-def export_hf(model_file: str | Path, out_dir: str | Path, check_texts: Iterable[str] = ()) -> Path:
+def export_tokenizer(model_file: str | Path, out_dir: str | Path, check_texts: Iterable[str] = ()) -> Path:
     """Write an AutoTokenizer directory for `model_file` into `out_dir` and verify it; returns out_dir."""
     from transformers import AutoTokenizer
 
@@ -83,13 +83,13 @@ def verify_export(sp: spm.SentencePieceProcessor, out_dir: Path, texts: list[str
     tokenizer = AutoTokenizer.from_pretrained(out_dir)
     extra = set(tokenizer.all_special_tokens) - _specials(sp)
     if extra:
-        raise ExportError(f"{out_dir}: user-defined symbols exported as special tokens: {sorted(extra)[:5]}")
+        raise TokenizerExportError(f"{out_dir}: user-defined symbols exported as special tokens: {sorted(extra)[:5]}")
     for text in texts:
         expected = sp.encode(text)
         got = tokenizer.encode(text, add_special_tokens=False)
         if got != expected:
             first = next((i for i, (a, b) in enumerate(zip(expected, got)) if a != b), min(len(got), len(expected)))
-            raise ExportError(f"{out_dir}: transformers ids differ from sentencepiece on {text[:40]!r} at token "
-                              f"{first}: {got[first:first + 5]} vs {expected[first:first + 5]}")
+            raise TokenizerExportError(f"{out_dir}: transformers ids differ from sentencepiece on {text[:40]!r} "
+                                       f"at token {first}: {got[first:first + 5]} vs {expected[first:first + 5]}")
         if tokenizer.decode(got, skip_special_tokens=True) != sp.decode(expected):
-            raise ExportError(f"{out_dir}: transformers decodes {text[:40]!r} differently from sentencepiece")
+            raise TokenizerExportError(f"{out_dir}: transformers decodes {text[:40]!r} differently from sentencepiece")

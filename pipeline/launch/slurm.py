@@ -22,6 +22,7 @@ from pathlib import Path
 
 from common.atomic import write_text
 from common.config import ConfigError, dump_yaml, load_config
+from pipeline.config import EXIT_REQUEUE, TrainConfig
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "slurm"
 
@@ -158,8 +159,6 @@ def render_template(name: str, values: dict[str, object]) -> str:
 
 def prepare_training(cfg: SlurmConfig, source: str, train_overrides: list[str] | None = None) -> PreparedJob:
     """Resolve the training config (includes, overrides, absolute run.dir) and render the script."""
-    from pipeline.config import EXIT_REQUEUE, TrainConfig   # imports torch: only when submitting training
-
     workdir = cfg.resolved_workdir()
     train = load_config(TrainConfig, workdir / cfg.train_config, [*cfg.overrides, *(train_overrides or [])])
     run_dir = (workdir / train.run.dir).resolve()

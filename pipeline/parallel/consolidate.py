@@ -11,7 +11,7 @@ The result has exactly the keys and shapes of `Transformer(cfg.model).state_dict
 
 Collective: every rank must call `full_state_dict`, in the same program order.
 
-`load_consolidated` is the way back, and how a run changes layout: a new run under any tp/pp/dp
+`load_into_model` is the way back, and how a run changes layout: a new run under any tp/pp/dp
 layout starts from a `model.safetensors` (optimizer moments start fresh). DeepSpeed's own
 checkpoints resume only under the layout that wrote them.
 """
@@ -22,9 +22,10 @@ from pathlib import Path
 import torch
 
 from common.config import ConfigError
-from pipeline.model import ModelConfig, Transformer
+from pipeline.config import ModelConfig
+from pipeline.model import Transformer
 from pipeline.parallel.layout import ProcessGroups
-from pipeline.parallel.pipeline import model_name
+from pipeline.parallel.stages import model_name
 from pipeline.parallel.tensor import shard_dim
 
 
@@ -92,7 +93,7 @@ def _complete(weights: dict[str, torch.Tensor], model_cfg: ModelConfig) -> dict[
     return {name: weights[name] for name in expected}
 
 
-def load_consolidated(model: Transformer, path: str | Path) -> None:
+def load_into_model(model: Transformer, path: str | Path) -> None:
     """Copy a consolidated `model.safetensors` (written under any layout) into a plain model."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file

@@ -17,8 +17,7 @@ from __future__ import annotations
 import dataclasses
 
 from common.config import ConfigError
-from pipeline.config import ParallelConfig
-from pipeline.model import ModelConfig
+from pipeline.config import ModelConfig, ParallelConfig
 
 
 class LayoutError(ConfigError):
@@ -60,13 +59,30 @@ class Topology:
         return [[self.rank(p, d, t) for p in range(self.pp) for t in range(self.tp)] for d in range(self.dp)]
 
 
-def check_layout(par: ParallelConfig, model: ModelConfig, world_size: int) -> Topology:
-    """The topology for `world_size` ranks, or a LayoutError naming the setting to change."""
-    model_parallel = par.tp * par.pp
+def data_parallel_size(tp: int, pp: int, world_size: int) -> int:
+    """How many model replicas `world_size` ranks hold: world / (tp x pp)."""
+    model_parallel = tp * pp
     if world_size % model_parallel:
         raise LayoutError(f"world size {world_size} is not divisible by parallel.tp x parallel.pp = "
-                          f"{par.tp} x {par.pp} = {model_parallel}; launch a multiple of {model_parallel} "
+                          f"{tp} x {pp} = {model_parallel}; launch a multiple of {model_parallel} "
                           f"processes or change parallel.tp / parallel.pp")
+    return world_size // model_parallel
+
+
+def accumulation_steps(global_batch: int, micro_batch: int, dp: int) -> int:
+    """Micro-batches per replica and optimizer step, so the step sees `global_batch` on any dp."""
+    per_step = micro_batch * dp
+    if global_batch % per_step:
+        raise LayoutError(f"parallel.global_batch ({global_batch}) is not divisible by parallel.micro_batch x "
+                          f"data-parallel size = {micro_batch} x {dp} = {per_step}; "
+                          f"make global_batch a multiple of {per_step}")
+    return global_batch // per_step
+
+
+def check_layout(par: ParallelConfig, model: ModelConfig, world_size: int) -> Topology:
+    """The topology for `world_size` ranks, or a LayoutError naming the setting to change."""
+    dp = data_parallel_size(par.tp, par.pp, world_size)
+    model_parallel = par.tp * par.pp
     if par.pp > 1 and par.zero_stage >= 2:
         raise LayoutError(f"parallel.zero_stage={par.zero_stage} cannot be combined with pipeline parallelism "
                           f"(DeepSpeed refuses ZeRO-2/3 inside a pipeline); use parallel.zero_stage=1 "
@@ -85,12 +101,7 @@ def check_layout(par: ParallelConfig, model: ModelConfig, world_size: int) -> To
     if model.n_layers < par.pp:
         raise LayoutError(f"model.n_layers ({model.n_layers}) is smaller than parallel.pp ({par.pp}); "
                           f"every pipeline stage needs at least one transformer block")
-    dp = world_size // model_parallel
-    per_step = par.micro_batch * dp
-    if par.global_batch % per_step:
-        raise LayoutError(f"parallel.global_batch ({par.global_batch}) is not divisible by parallel.micro_batch x "
-                          f"data-parallel size = {par.micro_batch} x {dp} = {per_step}; "
-                          f"make global_batch a multiple of {per_step}")
+    accumulation_steps(par.global_batch, par.micro_batch, dp)
     return Topology(tp=par.tp, pp=par.pp, dp=dp)
 
 

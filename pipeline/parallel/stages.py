@@ -1,4 +1,4 @@
-"""Pipeline parallelism: the decoder as a DeepSpeed `PipelineModule`, trained with `train_batch`.
+"""Pipeline stages: the decoder as a DeepSpeed `PipelineModule` (trained by `engines/pipeline_parallel.py`).
 
 Layer list (global indices; DeepSpeed names each stage's parameters by them):
 
@@ -26,14 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pipeline import dist
-from pipeline.config import TrainConfig
-from pipeline.ds_config import build_ds_config
-from pipeline.engine import DeepSpeedStep, param_groups
-from pipeline.model import ModelConfig, RMSNorm, TransformerBlock, cross_entropy
+from pipeline.config import ModelConfig, TrainConfig
+from pipeline.model import RMSNorm, TransformerBlock, cross_entropy
 from pipeline.parallel.layout import ProcessGroups
 from pipeline.parallel.tensor import TensorParallelBlock, shard_dim
-from pipeline.schedule import make_scheduler
 
 
 class TokenEmbedding(nn.Module):
@@ -122,43 +118,3 @@ def load_full_weights(module: nn.Module, state: dict[str, torch.Tensor], n_layer
             ours = model_name(name, n_layers)
             full, dim = state[ours], shard_dim(ours)
             param.copy_(full if tp == 1 or dim is None else full.chunk(tp, dim=dim)[rank])
-
-
-class PipelineStep(DeepSpeedStep):
-    """The TrainStep of a pipeline-parallel run (ZeRO-1; layout.py says why not 0, 2 or 3).
-
-    Shares lr/save/load with DeepSpeedStep; the engine and the step itself differ:
-    `train_batch` runs the 1F1B schedule over all of this replica's micro-batches at once.
-    """
-
-    def __init__(self, cfg: TrainConfig, model: nn.Module, groups: ProcessGroups):
-        import deepspeed
-
-        self.cfg = cfg
-        self.zero_stage = cfg.parallel.zero_stage
-        module = build_pipeline_module(cfg, groups)
-        load_full_weights(module, model.state_dict(), cfg.model.n_layers, groups)
-        ds_config = build_ds_config(cfg, dist.world_size())
-        self.engine, _, _, _ = deepspeed.initialize(
-            model=module, model_parameters=param_groups(module, cfg.optim.weight_decay), config=ds_config,
-            lr_scheduler=lambda optimizer: make_scheduler(optimizer, cfg.optim, cfg.train.steps))
-        self.device = self.engine.device
-
-    def grad_norm(self) -> float | None:
-        norm = self.engine.get_global_grad_norm()
-        return None if norm is None else float(norm)
-
-    def _pairs(self, micro_batches: list[torch.Tensor]):
-        return iter([(b[:, :-1].to(self.device), b[:, 1:].to(self.device)) for b in micro_batches])
-
-    def train_step(self, micro_batches: list[torch.Tensor]) -> float:
-        """Mean loss of the global batch: DeepSpeed averages it over data-parallel replicas and
-        broadcasts it from the last stage to the others."""
-        return float(self.engine.train_batch(data_iter=self._pairs(micro_batches)))
-
-    def eval_loss(self, micro_batches: list[torch.Tensor]) -> float:
-        if not micro_batches:
-            return float("nan")
-        loss = self.engine.eval_batch(self._pairs(micro_batches), num_micro_batches=len(micro_batches))
-        # Each replica's mean, equal on its stages; averaging over all ranks weighs replicas equally.
-        return self._global_mean(loss.detach().double().reshape(()), 1)

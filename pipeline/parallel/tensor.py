@@ -36,7 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pipeline.model import ModelConfig, TransformerBlock
+from pipeline.config import ModelConfig
+from pipeline.model import TransformerBlock
 
 COLUMN_PARALLEL = ("attention.wq", "attention.wk", "attention.wv", "feed_forward.w1", "feed_forward.w3")
 ROW_PARALLEL = ("attention.wo", "feed_forward.w2")
