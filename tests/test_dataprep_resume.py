@@ -50,6 +50,7 @@ def finish(proc: subprocess.Popen) -> tuple[int, str]:
     return proc.returncode, err.decode()
 
 
+@pytest.mark.slow
 def test_killed_at_each_step_then_resumed_is_byte_identical(reference):
     root, args, expected = reference
     out = root / "killed"
@@ -63,6 +64,7 @@ def test_killed_at_each_step_then_resumed_is_byte_identical(reference):
     assert not list(out.rglob(".*.tmp-*")), "temp files of the killed runs were left behind"
 
 
+@pytest.mark.slow
 def test_killed_at_random_times_then_resumed_is_byte_identical(reference):
     root, args, expected = reference
     out = root / "random"
