@@ -124,6 +124,8 @@ def test_foreign_numbers_with_country_code(text, kind):
     # service hotlines and landlines written without the trunk 0
     "95588", "10086", "400-820-8820", "4008208820", "800-820-8820", "1-800-555-0199", "2162751234",
     "https://example.com/item/13812345678.html",
+    # tables of numbers: spaced groups inside a longer spaced run
+    "12 138 1234 5678 90", "0.25 0.5 138 1234 5678 7", "1 3812 3456 78",
 ])
 def test_lookalikes_stay_verbatim(text):
     assert scrub_pii(f"信息 {text} 结束") == (f"信息 {text} 结束", {})

@@ -195,6 +195,7 @@ DATE_RE = re.compile(r"(?:19|20)[0-9]{2}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[
                      r"|(?<![0-9])(?:0?[1-9]|[12][0-9]|3[01])[-/.](?:0?[1-9]|1[0-2])[-/.](?:19|20)[0-9]{2}")
 DENSE_DIGITS_RE = re.compile(rf"[0-9](?:[ .()+{_DASHES}-]{{0,3}}[0-9]){{6}}")
 NON_DIGIT_RE = re.compile(r"[^0-9]")
+DIGIT_RUN_RE = re.compile(r"[0-9]+")
 MIN_PHONE_DIGITS = 7            # a CN local number has 7-8 digits; shorter runs are codes, years, amounts
 MAX_PHONE_DIGITS = 17           # +86 0755 8888 6666 with IDD 00: longer runs are codes and tables
 MAX_GROUPS = 6                  # +86 (0)10 6275 1234 has 5 digit groups
@@ -234,17 +235,23 @@ def _phone_kind(number: phonenumbers.PhoneNumber) -> str | None:
 
 def _may_be_phone(window: str) -> bool:
     """Could this window be replaced at all? A cheap test before libphonenumber (~50 us a parse)
-    that also holds the rule on written prefixes: without + / 00 / 86 a CN landline needs its
-    trunk 0 (else any 10-digit run fitting an area code would go), a mobile has 11 digits, a
-    foreign number needs its country code unless it has the North American shape."""
+    that also holds the rules on how numbers are written. With + anything libphonenumber
+    accepts; a North American shape; otherwise a CN number: trunk 0 for a landline (else any
+    10-digit run fitting an area code would go) or an 11-digit mobile, optionally after 86- or
+    0086, in at most 3 groups of 3+ digits (2 for an area code after 86) ending in 4+ digits
+    (138 1234 5678, 0755-8888-6666, 1381234 5678), which a table of numbers rarely is."""
     digits = NON_DIGIT_RE.sub("", window)
     if not MIN_PHONE_DIGITS <= len(digits) <= MAX_PHONE_DIGITS:
         return False
-    if window.lstrip("(")[:1] == "+" or digits[0] == "0" or digits[:2] == "86":
+    if window.lstrip("(")[:1] == "+" or NANP_RE.fullmatch(window):
         return True
-    if digits[0] == "1" and len(digits) == 11:
-        return True
-    return NANP_RE.fullmatch(window) is not None
+    groups = [len(g) for g in DIGIT_RUN_RE.findall(window)]
+    first_min = 3
+    if len(groups) > 1 and (groups[0], digits[:groups[0]]) in ((2, "86"), (4, "0086")):
+        digits, groups, first_min = digits[groups[0]:], groups[1:], 2
+    if not (first_min == 2 or digits[0] == "0" or digits[0] == "1" and len(digits) == 11):
+        return False
+    return len(groups) <= 3 and groups[0] >= first_min and min(groups[1:], default=4) >= 3 and groups[-1] >= 4
 
 
 def _classify(window: str) -> tuple[bool, str | None]:
@@ -284,12 +291,21 @@ def _find_phones(view: str, start: int, end: int) -> list[tuple[int, int, str]]:
     service number is skipped whole), then the next group after it is tried.
     """
     groups = [(m.start(), m.end()) for m in PHONE_GROUP_RE.finditer(view, start, end)]
+    digits_before = [0]                 # digits in groups[:k], for a cheap length test per window
+    for g_start, g_end in groups:
+        digits_before.append(digits_before[-1] + sum(c.isdigit() for c in view[g_start:g_end]))
     found: list[tuple[int, int, str]] = []
     i = 0
     while i < len(groups):
         taken = 0
+        single = digits_before[i + 1] - digits_before[i] == 1 and view[groups[i][0]] not in "+(1"
         for j in range(min(len(groups), i + MAX_GROUPS) - 1, i - 1, -1):
+            if single or not MIN_PHONE_DIGITS <= digits_before[j + 1] - digits_before[i] <= MAX_PHONE_DIGITS:
+                continue    # "0.25 0.5": no number starts with a lone digit but +86, (0), 1-800
             window = view[groups[i][0]:groups[j][1]]
+            if " " in window and (i > 0 and view[groups[i - 1][1]:groups[i][0]] == " " or
+                                  j + 1 < len(groups) and view[groups[j][1]:groups[j + 1][0]] == " "):
+                continue    # spaced groups inside a longer spaced run: a table of numbers
             if "+" in window[2:] or not _may_be_phone(window) or DATE_RE.search(window):
                 continue
             valid, kind = _classify(window)
