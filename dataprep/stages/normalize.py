@@ -14,9 +14,14 @@ import unicodedata
 
 from dataprep.core import Document, Stage, StageStats
 
+# What counts as Chinese, for the whole project (language tag, quality rules, near-dup shingles,
+# tokenizer segmentation and evaluation): Han characters (unified ideographs, extension A,
+# compatibility ideographs, and plane 2: extensions B-F) and a Han / (Han + Latin letters) ratio
+# of at least ZH_MIN_HAN.
 HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff"
 HAN_RE = re.compile(f"[{HAN}]")
 LATIN_RE = re.compile(r"[A-Za-z\u00c0-\u024f]")
+ZH_MIN_HAN = 0.3        # ChineseWebText's cut-off
 SURROGATE_RE = re.compile("[\ud800-\udfff]")
 # C0/C1 controls except \t and \n, plus invisible format characters that carry no text
 # (zero-width space, directional marks, BOM, soft hyphen, word joiner). ZWJ/ZWNJ stay: emoji need them.
@@ -57,8 +62,8 @@ def han_ratio(text: str) -> float:
     return han / letters if letters else 0.0
 
 
-def detect_lang(text: str, zh_min_han: float = 0.3) -> str:
-    """"zh" from a Han ratio of 0.3 (ChineseWebText's cut-off), "en" below it, "other" without letters."""
+def detect_lang(text: str, zh_min_han: float = ZH_MIN_HAN) -> str:
+    """"zh" from a Han ratio of `zh_min_han`, "en" below it, "other" without letters."""
     if HAN_RE.search(text) is None and LATIN_RE.search(text) is None:
         return "other"
     return "zh" if han_ratio(text) >= zh_min_han else "en"

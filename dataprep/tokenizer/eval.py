@@ -14,10 +14,9 @@ from typing import Iterable
 import sentencepiece as spm
 from sentencepiece import sentencepiece_pb2
 
+from dataprep.stages.normalize import detect_lang
 from dataprep.tokenizer.lexicon import byte_offsets, idioms_by_frequency, jieba_words
-from dataprep.tokenizer.textio import han_share, iter_documents
-
-ZH_MIN_HAN = 0.3      # a line is Chinese from this Han share of its visible characters
+from dataprep.reader import iter_documents
 
 
 @dataclass
@@ -80,19 +79,20 @@ def _idiom_spans(text: str, idioms: frozenset[str]) -> list[tuple[int, int]]:
 
 
 def analyse(lines: Iterable[str]) -> list[LineAnalysis]:
-    """Classify lines zh/en (others are skipped) and find jieba words and idioms in the Chinese ones."""
+    """Classify lines zh/en as the data pipeline does (`detect_lang`; others are skipped) and find
+    jieba words and idioms in the Chinese ones."""
     idioms = frozenset(idioms_by_frequency())
     out = []
     for text in lines:
-        share = han_share(text)
-        if share >= ZH_MIN_HAN:
+        lang = detect_lang(text)
+        if lang == "zh":
             offsets = byte_offsets(text)
             words = jieba_words(text)
             encoded = text.encode("utf-8")
             two_char = [len(encoded[b:e].decode("utf-8")) == 2 for b, e in words]
             found = [(offsets[s], offsets[e]) for s, e in _idiom_spans(text, idioms)]
             out.append(LineAnalysis(text, "zh", words, two_char, found))
-        elif any("a" <= ch.lower() <= "z" for ch in text):
+        elif lang == "en":
             out.append(LineAnalysis(text, "en", [], [], []))
     return out
 
