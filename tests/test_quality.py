@@ -102,3 +102,18 @@ def test_thresholds_are_configurable_and_validated():
     assert reason_of("今天的天气很好，我们在公园散步了。", "zh", cfg) is None
     with pytest.raises(ConfigError, match="n-gram size"):
         load_config(QualityConfig, data={"en": {"dup_ngram_max": {5: 1.5}}})
+
+
+def test_short_documents_deferred_to_the_learned_score():
+    """defer_short keeps a short doc that passes the other rules (tagged short_doc), still drops a
+    short doc another rule catches, one under the floor, and validates short_skip."""
+    defer = QualityConfig(defer_short=True)
+    kept, stats = run(["Short note: the meeting moved to Friday", "今天的天气很好，我们在公园散步了。"], cfg=defer)
+    assert [d.meta.get("short_doc") for d in kept] == [True, True] and stats.counters["short_doc_deferred"] == 2
+    assert reason_of("Short note: the meeting moved to Friday", "en") == "too_few_words"   # off by default
+    assert reason_of("★★★ ★★★ ★★★ 好的。", "zh", defer) == "symbol_ratio"
+    assert reason_of("Hi there", "en", defer) == "too_few_words"                          # under min_words_short
+    assert reason_of("Short note: the meeting moved to Friday", "en",
+                     QualityConfig(defer_short=True, short_skip=[])) == "few_terminal_punct"
+    with pytest.raises(ConfigError, match="short_skip"):
+        load_config(QualityConfig, data={"short_skip": ["too_short"]})

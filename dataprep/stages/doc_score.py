@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import gzip
 import json
 import math
@@ -138,16 +139,16 @@ class CharLM:
         """Per-unit cost in bits under the full model and under its unigram level."""
         codes = lm_codes(text, self.unit)
         buckets = ngram_buckets(codes, self.order, self.bits)
-        counts = self.counts.astype(np.float64)
-        distinct = self.distinct.astype(np.float64)
+        counts, distinct = self.counts, self.distinct
         start = self.order - 1
         p = (counts[buckets[0, start:]] + 1.0) / (self.total + self.vocab)
         unigram = p
         for k in range(1, self.order):
-            gram = counts[buckets[k, start:]]
+            gram = counts[buckets[k, start:]].astype(np.float64)
             ctx = buckets[k - 1, start - 1:-1]
             # a bucket may hold counts of n-grams that never were contexts (collisions): >= 1 keeps p > 0
-            ctx_count, ctx_distinct = counts[ctx], np.maximum(distinct[ctx], 1.0)
+            ctx_count = counts[ctx].astype(np.float64)
+            ctx_distinct = np.maximum(distinct[ctx], 1).astype(np.float64)
             seen = ctx_count > 0
             p = np.where(seen, (np.minimum(gram, ctx_count) + ctx_distinct * p)
                          / np.maximum(ctx_count + ctx_distinct, 1.0), p)
@@ -549,19 +550,20 @@ def read_reference(paths: Sequence[Path]) -> Iterator[tuple[str, str]]:
                     yield str(record.get("id", f"{path.name}:{n}")), record["text"]
 
 
-def jieba_words(min_freq: int = 5) -> list[str]:
+@functools.lru_cache(maxsize=1)
+def jieba_words(min_freq: int = 5) -> tuple[str, ...]:
     """Words of jieba's dictionary (a project dependency) seen >= min_freq times in its corpus:
     the zh LM counts them as extra one-word texts, so modern vocabulary the small reference text
     lacks still has its inside-word character transitions."""
     import jieba
     path = Path(jieba.__file__).parent / "dict.txt"
     with open(path, encoding="utf-8") as handle:
-        return [w for w, f, *_ in (line.split() for line in handle) if int(f) >= min_freq and len(w) > 1]
+        return tuple(w for w, f, *_ in (line.split() for line in handle) if int(f) >= min_freq and len(w) > 1)
 
 
 def train_lms(texts: Sequence[str], lang: str) -> tuple[CharLM, CharLM | None]:
     """The clean char LM (+ jieba's words for zh) and (WORD_LM languages) the word bigram LM."""
-    extra = jieba_words() if lang == "zh" else []
+    extra = jieba_words() if lang == "zh" else ()
     return (CharLM.train([*texts, *extra], ORDER[lang], BITS["good"]),
             CharLM.train(texts, 2, BITS["words"], unit="word") if lang in WORD_LM else None)
 
