@@ -23,6 +23,7 @@ run() {
   .venv/bin/python "$@" | tee "$out/$name.md"
 }
 run cleaning_stages benchmarks/bench_cleaning_stages.py
+run pii             benchmarks/bench_pii.py
 run web_pages       benchmarks/bench_web_pages.py
 run dataprep        benchmarks/bench_dataprep.py --inputs data/sample/raw --workers 2
 run tokenize        benchmarks/bench_tokenize.py --input runs/sample/data/clean --tokenizer runs/sample/tokenizer/tokenizer.model
