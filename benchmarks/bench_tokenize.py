@@ -24,7 +24,7 @@ import sentencepiece as spm  # noqa: E402
 
 from dataprep.pack import PackConfig, pack  # noqa: E402
 from dataprep.tokenizer.hf_export import export_hf  # noqa: E402
-from dataprep.tokenizer.textio import iter_documents  # noqa: E402
+from dataprep.reader import iter_documents  # noqa: E402
 
 
 def reshard(texts: list[str], directory: Path, shards: int) -> None:

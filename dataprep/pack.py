@@ -22,7 +22,7 @@ from common.atomic import clean_stale_tmp, sha256_file, write_json
 from common.config import ConfigError
 from dataprep.core import Document
 from dataprep.packed import HEADER, SPLITS, ShardInfo, ShardWriter, dtype_for_vocab, split_of, write_manifest
-from dataprep.tokenizer.textio import InputError, expand_inputs, read_documents
+from dataprep.reader import InputError, expand_inputs, iter_documents
 
 MARKERS = ".done"
 ENCODE_BATCH = 256
@@ -81,7 +81,7 @@ def pack_shard(task: ShardTask) -> dict[str, Any]:
     chars = dict.fromkeys(SPLITS, 0)
     empty = 0
     try:
-        for batch in _batched(read_documents(task.input, task.text_field)):
+        for batch in _batched(iter_documents([task.input], task.text_field)):
             kept = [doc for doc in batch if doc.text]
             empty += len(batch) - len(kept)
             for doc, ids in zip(kept, sp.encode([d.text for d in kept])):
@@ -149,10 +149,9 @@ def plan_tasks(config: PackConfig) -> list[ShardTask]:
         raise ConfigError(f"tokenizer model not found: {config.tokenizer!r} (train one with `dataprep tokenizer train`)")
     if not config.inputs:
         raise ConfigError("no inputs: give the cleaned shards (e.g. <data_out>/clean)")
-    try:
-        files = expand_inputs(config.inputs)
-    except InputError as exc:
-        raise ConfigError(str(exc)) from None
+    files = [Path(path) for path, _ in expand_inputs(config.inputs)]    # ConfigError names a missing input
+    if not files:
+        raise ConfigError(f"no input files in {config.inputs} (expected .parquet, .jsonl[.gz|.zst] or .txt)")
     names: dict[str, Path] = {}
     for path in files:
         if path.stem in names:
@@ -209,11 +208,10 @@ def count_tokens(inputs: list[str], tokenizer: str, text_field: str = "text") ->
     """Documents, characters and tokens of text files under one tokenizer (no eos counted)."""
     sp = _processor(tokenizer)
     totals = {"documents": 0, "characters": 0, "tokens": 0}
-    for path in expand_inputs(inputs):
-        for batch in _batched(read_documents(path, text_field)):
-            texts = [doc.text for doc in batch]
-            totals["documents"] += len(texts)
-            totals["characters"] += sum(map(len, texts))
-            totals["tokens"] += sum(map(len, sp.encode(texts)))
+    for batch in _batched(iter_documents(inputs, text_field)):
+        texts = [doc.text for doc in batch]
+        totals["documents"] += len(texts)
+        totals["characters"] += sum(map(len, texts))
+        totals["tokens"] += sum(map(len, sp.encode(texts)))
     totals["chars_per_token"] = totals["characters"] / totals["tokens"] if totals["tokens"] else 0.0
     return totals

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from common.config import ConfigError, load_config
-from dataprep.tokenizer.textio import InputError
+from dataprep.reader import InputError
 
 
 def cmd_pack(args: argparse.Namespace) -> int:

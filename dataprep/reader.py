@@ -1,4 +1,10 @@
-"""Reading raw corpora into Documents, split into fixed shards so any task can read any shard.
+"""The one reader of the project: raw or cleaned corpora into Documents, for every command.
+
+`dataprep run` reads shard by shard (`plan_shards` + `ShardReader`, bad records quarantined);
+tokenizer training and evaluation, `pack` and `count` read whole inputs with `iter_documents`,
+which stops at the first bad record with an `InputError` naming its file and line. Both see the
+same formats with the same meaning: a jsonl record or parquet row is a document, a .txt file is
+one document.
 
 Formats: jsonl / jsonl.gz / jsonl.zst (one JSON object per line), parquet, and .txt files
 (one document per file). jsonl is read line by line here rather than with `datasets`:
@@ -32,7 +38,7 @@ import pyarrow.parquet as pq
 import zstandard
 
 from common.config import ConfigError
-from dataprep.core import Document, Quarantine, Stage, StageStats
+from dataprep.core import Document, Quarantine
 
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst")
 SUPPORTED = JSONL_SUFFIXES + (".parquet", ".txt")
@@ -54,6 +60,10 @@ class InputShard:
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
+
+
+class InputError(ValueError):
+    """Unreadable input for a command that cannot quarantine; the message names the file and line."""
 
 
 def _suffix(path: str) -> str | None:
@@ -155,12 +165,20 @@ def _decode(raw: bytes) -> tuple[str, bool]:
 
 
 class ShardReader:
-    """Yields the Documents of one shard; bad records go to `self.quarantined`."""
+    """Yields the Documents of one shard; bad records go to `self.quarantined`.
 
-    def __init__(self, shard: InputShard, text_field: str, id_field: str):
+    `carry` names record fields copied into `doc.meta` when present (e.g. "lang" of a cleaned
+    shard); a string `source` field, when `source_field` names it, replaces the file as the
+    document's source (cleaned shards keep the raw file each document came from).
+    """
+
+    def __init__(self, shard: InputShard, text_field: str, id_field: str, carry: tuple[str, ...] = (),
+                 source_field: str | None = None):
         self.shard = shard
         self.text_field = text_field
         self.id_field = id_field
+        self.carry = carry
+        self.source_field = source_field
         self.quarantined: list[Quarantine] = []
         self.records = 0          # records read (documents + quarantined), i.e. docs_in
         self.blank_lines = 0
@@ -191,7 +209,9 @@ class ShardReader:
             return None
         raw_id = obj.get(self.id_field)
         doc_id = str(raw_id) if raw_id not in (None, "") else f"{self.shard.id_prefix}:{line}"
-        return Document(doc_id, text, self.shard.path, {"line": line})
+        source = obj.get(self.source_field) if self.source_field else None
+        meta = {"line": line, **{k: obj[k] for k in self.carry if obj.get(k) is not None}}
+        return Document(doc_id, text, source if isinstance(source, str) else self.shard.path, meta)
 
     def _jsonl(self) -> Iterator[Document]:
         shard, line = self.shard, self.shard.start
@@ -207,6 +227,8 @@ class ShardReader:
                     line += 1
                     if not raw:
                         break
+                    if line == 1 and raw.startswith(b"\xef\xbb\xbf"):    # a UTF-8 BOM is not part of the record
+                        raw = raw[3:]
                     if not raw.strip():
                         self.blank_lines += 1
                         continue
@@ -233,7 +255,8 @@ class ShardReader:
         try:
             pfile = pq.ParquetFile(shard.path)
             names = pfile.schema_arrow.names
-            columns = [c for c in (self.text_field, self.id_field) if c in names]
+            wanted = (self.text_field, self.id_field, *self.carry, *([self.source_field] if self.source_field else []))
+            columns = [c for c in dict.fromkeys(wanted) if c in names]
             row = 0
             for batch in pfile.iter_batches(columns=columns, batch_size=4096):
                 end = row + batch.num_rows
@@ -263,19 +286,32 @@ class ShardReader:
             yield Document(prefix, text, path, {"line": 0, "utf8_repaired": repaired})
 
 
-class ReadChecks(Stage):
-    """Removes documents that are empty or longer than the cap before any other work."""
+def iter_documents(inputs: list[str] | tuple[str, ...], text_field: str = "text", id_field: str = "id",
+                   carry: tuple[str, ...] = ("lang",), source_field: str | None = "source",
+                   skipped: list[Quarantine] | None = None) -> Iterator[Document]:
+    """Every document of the inputs (files, directories or globs) in path order.
 
-    name = "read"
+    The first record `dataprep run` would quarantine raises InputError (tokenizer and packing
+    input is expected to be clean), unless the caller passes a `skipped` list to collect them in.
+    """
+    try:
+        shards = plan_shards([str(i) for i in inputs], shard_size=1 << 62)
+    except ConfigError as exc:
+        raise InputError(str(exc)) from None
+    if not shards:
+        raise InputError(f"{', '.join(map(str, inputs))}: no input files found (use {', '.join(SUPPORTED)})")
+    for shard in shards:
+        reader = ShardReader(shard, text_field, id_field, carry, source_field)
+        for doc in reader:
+            _check_quarantined(reader, skipped)
+            yield doc
+        _check_quarantined(reader, skipped)
 
-    def __init__(self, max_doc_chars: int):
-        self.max_doc_chars = max_doc_chars
 
-    def apply(self, doc: Document, stats: StageStats) -> Document | None:
-        if len(doc.text) > self.max_doc_chars:
-            stats.remove(doc, "too_large")
-            return None
-        if not doc.text.strip():
-            stats.remove(doc, "empty")
-            return None
-        return doc
+def _check_quarantined(reader: ShardReader, skipped: list[Quarantine] | None) -> None:
+    if reader.quarantined and skipped is not None:
+        skipped += reader.quarantined
+        reader.quarantined.clear()
+    elif reader.quarantined:
+        q = reader.quarantined[0]
+        raise InputError(f"{q.file}:{q.line}: {q.error}" if q.line is not None else f"{q.file}: {q.error}")

@@ -56,7 +56,8 @@ from dataprep.config import DataConfig
 from dataprep.core import Document, Quarantine, Stage, StageStats
 from dataprep.stages import exact_dedup, lines, minhash
 from dataprep.stages.normalize import detect_lang
-from dataprep.stages.read import InputShard, ReadChecks, ShardReader, plan_shards
+from dataprep.reader import InputShard, ShardReader, plan_shards
+from dataprep.stages.read import ReadChecks
 from dataprep.writer import CLEAN_SCHEMA, read_jsonl, read_parquet, write_jsonl, write_npy, write_parquet
 
 MAP_STEPS = ("read", "filter", "write")

@@ -15,7 +15,7 @@ from dataprep_corpus import NO_FILTERS, config, real_texts, write_jsonl, write_p
 
 from common.config import ConfigError
 from dataprep import runner
-from dataprep.stages.read import ShardReader, plan_shards
+from dataprep.reader import ShardReader, plan_shards
 
 REPO = Path(__file__).resolve().parents[1]
 

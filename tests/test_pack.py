@@ -95,7 +95,7 @@ def test_count_text_files_and_packed_dir(corpus, tmp_path, capsys):
         result = count_tokens([str(tmp_path / path)], corpus["model"])
         assert result["documents"] == 20 and result["tokens"] == expected
         assert result["characters"] == sum(len(r["text"]) for r in rows)
-    assert count_tokens([str(tmp_path / "a.txt")], corpus["model"])["documents"] == 20
+    assert count_tokens([str(tmp_path / "a.txt")], corpus["model"])["documents"] == 1    # a .txt file is one document, as in `dataprep run`
     pack(_config(corpus, tmp_path / "packed"), log=lambda _: None)
     assert main(["count", str(tmp_path / "packed")]) == 0
     counted = json.loads(capsys.readouterr().out)
@@ -103,7 +103,7 @@ def test_count_text_files_and_packed_dir(corpus, tmp_path, capsys):
     assert counted["train"]["chars_per_token"] > 1
     (tmp_path / "bad.jsonl").write_text('{"text": "ok"}\n{broken\n', encoding="utf-8")
     assert main(["count", "--tokenizer", corpus["model"], str(tmp_path / "bad.jsonl")]) == 2
-    assert "bad.jsonl:2: not valid JSON" in capsys.readouterr().err
+    assert "bad.jsonl:2: invalid JSON at column 2" in capsys.readouterr().err
 
 
 def test_pack_cli(corpus, tmp_path, capsys):

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.atomic import write_text
 from common.config import ConfigError
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "resources" / "line_model.json"
@@ -222,7 +223,7 @@ class LineModel:
         data = {"features": dataclasses.asdict(self.features), "names": list(FEATURES),
                 "weights": {k: [round(float(x), 5) for x in v] for k, v in self.weights.items()},
                 "recipe": self.recipe}
-        Path(path).write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        write_text(path, json.dumps(data, ensure_ascii=False, indent=1) + "\n")     # temp file, then rename
 
     @classmethod
     def load(cls, path: str | Path = "") -> LineModel:
@@ -304,36 +305,30 @@ def weak_labels(docs: list[tuple[str, str]], features: LineFeatureConfig, transp
     return {lang: (np.vstack(rows[lang]), np.concatenate(labels[lang])) for lang in rows}
 
 
-def read_texts(inputs: list[str], text_field: str = "text", zh_min_han: float = 0.3) -> list[tuple[str, str]]:
-    """Normalised (text, lang) of every jsonl/jsonl.gz record under the inputs (bad lines skipped)."""
-    import gzip
-
+def read_texts(inputs: list[str], text_field: str = "text", zh_min_han: float = 0.3,
+               log=print) -> list[tuple[str, str]]:
+    """Normalised (text, lang) of every document under the inputs; unreadable records are skipped
+    and counted (a raw corpus may hold some)."""
+    from dataprep.reader import InputError, iter_documents
     from dataprep.stages.normalize import detect_lang, normalize_text
 
-    files: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        files += sorted(p for p in path.rglob("*") if p.name.endswith((".jsonl", ".jsonl.gz"))) if path.is_dir() else [path]
-    if not files:
-        raise ConfigError(f"no .jsonl / .jsonl.gz files in {inputs}")
+    skipped: list = []
     docs = []
-    for path in files:
-        opener = gzip.open if path.name.endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
-            for raw in handle:
-                try:
-                    text = json.loads(raw).get(text_field)
-                except (json.JSONDecodeError, AttributeError):
-                    continue
-                if isinstance(text, str) and text.strip():
-                    text = normalize_text(text)[0]
-                    docs.append((text, detect_lang(text, zh_min_han)))
+    try:
+        for doc in iter_documents(inputs, text_field, skipped=skipped):
+            if doc.text.strip():
+                text = normalize_text(doc.text)[0]
+                docs.append((text, detect_lang(text, zh_min_han)))
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None
+    if skipped:
+        log(f"skipped {len(skipped)} unreadable records, e.g. {skipped[0].file}:{skipped[0].line}: {skipped[0].error}")
     return docs
 
 
 def train(inputs: list[str], l2: float = 1.0, log=print) -> LineModel:
     features = LineFeatureConfig()
-    data = weak_labels(read_texts(inputs), features)
+    data = weak_labels(read_texts(inputs, log=log), features)
     if set(data) != {"zh", "en"}:
         raise ConfigError(f"weak labels need both zh and en lines; got {sorted(data)}")
     weights = {}

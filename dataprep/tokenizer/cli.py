@@ -8,7 +8,7 @@ from pathlib import Path
 
 from common.atomic import write_json
 from common.config import ConfigError, load_config
-from dataprep.tokenizer.textio import InputError
+from dataprep.reader import InputError
 
 
 def cmd_train(args: argparse.Namespace) -> int:

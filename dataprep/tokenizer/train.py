@@ -22,7 +22,8 @@ from common.config import ConfigError, dump_yaml
 from dataprep.tokenizer.align import align_vocabulary, segment_sample
 from dataprep.tokenizer.config import TokenizerConfig
 from dataprep.tokenizer.lexicon import segment_han, top_idioms
-from dataprep.tokenizer.textio import iter_documents, split_long
+from dataprep.reader import iter_documents
+from dataprep.tokenizer.textio import split_long
 
 MODEL_FILE = "tokenizer.model"
 
