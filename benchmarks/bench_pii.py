@@ -322,8 +322,9 @@ def evaluate(docs: list[dict], scrub: Callable[[str, set[str]], str], kinds: set
             "per_kind": per_kind, "surrounding": surrounding[0] / surrounding[1]}
 
 
-def load_sample(inputs: Path) -> list[str]:
-    """Texts of the bundled sample corpus, normalised as the runner does."""
+def load_sample(inputs: Path) -> list[tuple[str, bool]]:
+    """Texts of the bundled sample corpus, normalised as the runner does, and whether the
+    sample generator planted PII in them (`noise: pii`)."""
     texts = []
     for path in sorted(inputs.glob("*.jsonl.gz")):
         with gzip.open(path, "rt", encoding="utf-8", errors="replace") as handle:
@@ -333,8 +334,11 @@ def load_sample(inputs: Path) -> list[str]:
                 except json.JSONDecodeError:
                     continue
                 if isinstance(record.get("text"), str) and record["text"].strip():
-                    texts.append(normalize_text(record["text"])[0])
+                    texts.append((normalize_text(record["text"])[0], str(record.get("noise")).startswith("pii")))
     return texts
+
+
+LEFTOVER_RE = re.compile(r"[0-9](?:[ .()-]?[0-9]){6}")
 
 
 def cpu_rate(texts: list[str], scrub: Callable[[str, set[str]], str], kinds: set[str]) -> float:
@@ -405,18 +409,31 @@ def main() -> None:
         kept = [sum(v[i] for k, v in res["per_kind"].items() if k.startswith("lookalike.")) for i in (0, 1)]
         print(f"| {name} | {rate(res['per_kind']['mobile'])} | {rate(res['per_kind']['landline'])} | {rate(kept)} | "
               f"{res['surrounding']:.3f} | {res['chars'] / res['cpu'] / 1e6:.3f} |")
+    print("\nFormats the matcher missed: " + ", ".join(
+        f"{k} {v[1] - v[0]}/{v[1]}" for k, v in sorted(phone_results["matcher"]["per_format"].items())
+        if not k.startswith("lookalike.") and k.split(".")[0] in ("mobile", "landline") and v[0] < v[1]))
     print("\nLook-alikes the matcher replaced, by kind: " + ", ".join(
         f"{k.split('.', 1)[1]} {v[1] - v[0]}" for k, v in sorted(phone_results["matcher"]["per_kind"].items())
         if k.startswith("lookalike.") and v[0] < v[1]))
 
     if args.inputs.is_dir():
-        texts = load_sample(args.inputs)
+        sample = load_sample(args.inputs)
+        texts = [text for text, _ in sample]
         print(f"\n## Speed on the sample corpus ({len(texts)} documents, {sum(map(len, texts)) / 1e6:.2f} M chars, all kinds)\n\n"
               "| scrubber | M chars / CPU s | changed docs |\n|---|---|---|")
         for name, fn in (("before", scrub_before), ("ours", scrub_ours), ("matcher (phones only)", scrub_matcher)):
             kinds = phones if name.startswith("matcher") else all_kinds
             changed = sum(fn(t, kinds) != t for t in texts)
             print(f"| {name} | {cpu_rate(texts, fn, kinds) / 1e6:.2f} | {changed} |")
+        planted = [scrub_ours(text, all_kinds) for text, pii in sample if pii]
+        print(f"\nPlanted-PII documents with a 7+ digit run left after ours: "
+              f"{sum(bool(LEFTOVER_RE.search(t)) for t in planted)} of {len(planted)}")
+        for text in texts:
+            before, ours = scrub_before(text, all_kinds), scrub_ours(text, all_kinds)
+            if (before != text) != (ours != text):
+                changed = before if before != text else ours
+                print(f"\nchanged by {'before' if before != text else 'ours'} only: "
+                      + " / ".join(repr(m) for m in re.findall(r".{0,25}<[A-Z_]+>.{0,10}", changed)[:3]))
 
     print("\n## Worst case: tables of numbers (one document each, all kinds)\n\n"
           "| table | chars | before M chars / CPU s | ours M chars / CPU s | ours replaced |\n|---|---|---|---|---|")
