@@ -8,10 +8,11 @@ from __future__ import annotations
 import dataclasses
 
 from common.config import ConfigError, config_hash
+from dataprep.stages.doc_score import DocScoreConfig
 from dataprep.stages.lines import LinesConfig
 from dataprep.stages.quality import QualityConfig
 from dataprep.stages.safety import SafetyConfig
-from dataprep.steps import DEFAULT_STEPS, CustomStep, validate_steps
+from dataprep.steps import DEFAULT_STEPS, CustomStep, active, step_name, validate_steps
 
 
 @dataclasses.dataclass
@@ -35,20 +36,31 @@ class ExactDedupConfig:
 
 @dataclasses.dataclass
 class MinHashConfig:
-    # threshold 0.7 / 128 permutations: data-juicer's Chinese setting and the operating point at
-    # which datasketch's optimiser picks 14 bands x 9 rows (ANCHORS.md); datatrove's 14x8 sits at
-    # ~0.72. 5-character shingles for Han text follow data-juicer (window 5); NeMo's 24-char
-    # shingles target web boilerplate and miss edited paragraphs. Word 5-grams for Latin text
-    # match datatrove.
+    # Shingles and threshold measured by benchmarks/bench_neardup.py (docs/BENCHMARKS.md,
+    # "Near-duplicates: planted reposts"): reposts of real text with 2-10% of words edited plus a
+    # layout change keep true Jaccard >= 0.58 under Han character 3-grams and Latin character
+    # 6-grams, while different short articles in the same site chrome stay <= 0.41 and distinct real
+    # documents <= 0.28. Threshold 0.5 sits between, about two standard errors of a 128-permutation
+    # estimate (0.044) from each side. Before (issue 14): word 5-grams left a 10%-edited English
+    # repost at J ~0.36 and Han 5-grams (data-juicer's window) a Chinese one at ~0.50, under 0.7.
+    # Latin char 6 rather than 5: the same margin for reposts (>= 0.68 vs 0.69) at half the
+    # similarity of unrelated English documents (0.028 vs 0.053), so ~10x fewer random LSH band
+    # matches at 4 rows. latin_char_ngram 0 restores the old shingles: word_ngram-word shingles
+    # for a document whose tokens are mostly Latin words.
+    # false_negative_weight 0.9: datasketch's optimiser then picks 32 bands x 4 rows at t=0.5, the
+    # S-curve midpoint (1/32)^(1/4) = 0.42 below the threshold (equal weights pick 25x5, midpoint
+    # 0.525, above it, as 14x9 centred 0.7 at 0.75). Candidates are verified (estimated Jaccard >=
+    # threshold), so a false candidate costs one comparison and a missed one a kept duplicate.
     enabled: bool = True
-    threshold: float = 0.7
+    threshold: float = 0.5
     num_perm: int = 128
-    han_ngram: int = 5
-    word_ngram: int = 5
+    han_ngram: int = 3
+    word_ngram: int = 5                # used only with latin_char_ngram 0
+    latin_char_ngram: int = 6
     seed: int = 1
-    false_positive_weight: float = 0.5
-    false_negative_weight: float = 0.5
-    batch_size: int = 1000             # documents per MinHash.bulk call
+    false_positive_weight: float = 0.1
+    false_negative_weight: float = 0.9
+    batch_size: int = 2048             # shingles permuted at once: a 2048 x 128 x 4 B = 1 MB temporary
 
     def validate(self) -> None:
         if not 0.0 < self.threshold < 1.0:
@@ -57,6 +69,10 @@ class MinHashConfig:
             raise ConfigError("minhash.num_perm must be >= 2")
         if self.han_ngram < 1 or self.word_ngram < 1:
             raise ConfigError("minhash.han_ngram and minhash.word_ngram must be >= 1")
+        if self.latin_char_ngram < 0:
+            raise ConfigError("minhash.latin_char_ngram must be >= 0 (0: word n-grams for Latin text)")
+        if self.batch_size < 1:
+            raise ConfigError("minhash.batch_size must be >= 1")
 
 
 @dataclasses.dataclass
@@ -74,6 +90,7 @@ class DataConfig:
     normalize: NormalizeConfig = dataclasses.field(default_factory=NormalizeConfig)
     lines: LinesConfig = dataclasses.field(default_factory=LinesConfig)
     quality: QualityConfig = dataclasses.field(default_factory=QualityConfig)
+    doc_score: DocScoreConfig = dataclasses.field(default_factory=DocScoreConfig)
     safety: SafetyConfig = dataclasses.field(default_factory=SafetyConfig)
     exact_dedup: ExactDedupConfig = dataclasses.field(default_factory=ExactDedupConfig)
     minhash: MinHashConfig = dataclasses.field(default_factory=MinHashConfig)
@@ -86,6 +103,13 @@ class DataConfig:
         if self.shard_size < 1:
             raise ConfigError("shard_size must be >= 1")
         validate_steps(self.steps)
+        names = [step_name(s) for s in active(self)]
+        scored_after = "quality" in names and "doc_score" in names and names.index("doc_score") > names.index("quality")
+        if self.quality.defer_short is None:       # auto: short documents go to the learned score when there is one
+            self.quality.defer_short = scored_after
+        elif self.quality.defer_short and not scored_after:
+            raise ConfigError("quality.defer_short hands short documents to the learned score: list doc_score "
+                              "after quality in steps (and enabled), or set quality.defer_short: false")
 
     def settings_hash(self) -> str:
         """Hash of the settings that change outputs (not workers or the output path)."""

@@ -11,6 +11,7 @@ of a built-in stage, configured by the config section of the same family (`lines
         use: my_filters:MaxUrlFilter          # module:Class, importable from the run's Python path
         params: {max_urls: 3}                 # keyword arguments of the class
       - quality
+      - doc_score                             # the learned score, written next to each kept document
       - exact_dedup
       - minhash
       - pii                                   # after dedup: scrubs only the documents kept
@@ -80,6 +81,11 @@ def _quality(cfg: "DataConfig", ctx: Context) -> Stage:
     return QualityFilter(cfg.quality)
 
 
+def _doc_score(cfg: "DataConfig", ctx: Context) -> Stage:
+    from dataprep.stages.doc_score import DocScore
+    return DocScore(cfg.doc_score)
+
+
 def _sensitive_words(cfg: "DataConfig", ctx: Context) -> Stage:
     from dataprep.stages.safety import SensitiveWordFilter
     return SensitiveWordFilter(cfg.safety)
@@ -94,12 +100,13 @@ BUILTIN: dict[str, StepType] = {
     "normalize": StepType("read", "normalize", _normalize),
     "lines": StepType("document", "lines", _lines),
     "quality": StepType("document", "quality", _quality),
+    "doc_score": StepType("document", "doc_score", _doc_score),
     "sensitive_words": StepType("document", "safety", _sensitive_words),
     "pii": StepType("document", "safety", _pii),
     "exact_dedup": StepType("dedup", "exact_dedup"),
     "minhash": StepType("dedup", "minhash"),
 }
-DEFAULT_STEPS = ["normalize", "lines", "quality", "sensitive_words", "pii", "exact_dedup", "minhash"]
+DEFAULT_STEPS = ["normalize", "lines", "quality", "doc_score", "sensitive_words", "pii", "exact_dedup", "minhash"]
 
 
 def step_name(entry: "str | CustomStep") -> str:

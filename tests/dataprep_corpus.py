@@ -16,7 +16,8 @@ from dataprep.stages.normalize import detect_lang
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample" / "raw"
 # config overrides that leave only reading, normalising and dedup (for tests of exactly those)
-NO_FILTERS = {"lines": {"enabled": False}, "quality": {"enabled": False}, "safety": {"enabled": False}}
+NO_FILTERS = {"lines": {"enabled": False}, "quality": {"enabled": False}, "doc_score": {"enabled": False},
+              "safety": {"enabled": False}}
 
 
 def real_texts(origin_prefix: str, limit: int) -> list[str]:

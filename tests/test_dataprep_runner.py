@@ -98,8 +98,10 @@ def test_sample_corpus_through_every_stage(tmp_path):
     cfg = config([SAMPLE / "part-0000.jsonl.gz"], tmp_path / "out", shard_size=200, num_workers=2)
     manifest = runner.run_all(cfg)
     assert manifest["docs_in"] == manifest["kept"] + manifest["removed"] + manifest["quarantined"]
-    assert manifest["stage_order"] == ["read", "normalize", "lines", "quality", "sensitive_words", "pii",
-                                       "exact_dedup", "minhash"]
+    assert manifest["stage_order"] == ["read", "normalize", "lines", "quality", "doc_score", "sensitive_words",
+                                       "pii", "exact_dedup", "minhash"]
+    scores = pq.read_table(tmp_path / "out" / "clean", columns=["lang", "quality_score"]).to_pylist()
+    assert all(0.0 <= r["quality_score"] <= 1.0 for r in scores if r["lang"] in ("zh", "en"))
     stages = manifest["stages"]
     assert stages["lines"]["counters"]["lines.docs_changed"] > 0
     assert stages["pii"]["counters"]["pii.docs_changed"] > 0

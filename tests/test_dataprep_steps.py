@@ -64,7 +64,16 @@ def test_steps_after_dedup_run_in_the_write_pass_on_survivors_only(tmp_path):
 def test_section_enabled_false_drops_a_listed_step(tmp_path):
     cfg = config([corpus(tmp_path)], tmp_path / "out", lines={"enabled": False}, quality={"enabled": False})
     manifest = runner.run_all(cfg)
-    assert manifest["stage_order"] == ["read", "normalize", "sensitive_words", "pii", "exact_dedup", "minhash"]
+    assert manifest["stage_order"] == ["read", "normalize", "doc_score", "sensitive_words", "pii", "exact_dedup",
+                                       "minhash"]
+
+
+def test_short_documents_go_to_the_learned_score_only_when_it_follows_quality(tmp_path):
+    assert config([tmp_path], tmp_path / "out").quality.defer_short is True
+    without = config([tmp_path], tmp_path / "out", steps=["normalize", "quality", "exact_dedup"])
+    assert without.quality.defer_short is False
+    with pytest.raises(ConfigError, match="list doc_score after quality"):
+        config([tmp_path], tmp_path / "out", steps=["normalize", "quality"], quality={"defer_short": True})
 
 
 @pytest.mark.parametrize("steps, message", [

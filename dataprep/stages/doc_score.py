@@ -345,6 +345,7 @@ class DocScore(Stage):
     languages pass unscored (the rule filter decides about them)."""
 
     name = "doc_score"
+    columns = {"quality_score": "float64", "perplexity": "float64"}   # re-threshold without rerunning
 
     def __init__(self, cfg: DocScoreConfig, model: QualityModel | None = None):
         self.cfg = cfg

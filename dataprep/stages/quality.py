@@ -83,9 +83,10 @@ class QualityConfig:
     # nothing is wrong with them. With defer_short, a document under min_chars / min_words (but at
     # least min_chars_short / min_words_short) that passes every other rule except those in
     # short_skip is kept and tagged doc.meta["short_doc"] = True, and the learned score
-    # (dataprep/stages/doc_score.py) alone decides about it. Turn it on together with that
-    # stage (the runner wires it after this one); alone it would keep short documents unjudged.
-    defer_short: bool = False
+    # (dataprep/stages/doc_score.py) alone decides about it. None (auto): a data run turns it on
+    # exactly when a doc_score step follows this one (DataConfig decides; true without that step is
+    # refused: short documents would pass unjudged); the stage alone treats None as off.
+    defer_short: bool | None = None
     # Rules that cannot judge one or two sentences: a tweet has < 2 stop words or no final stop.
     short_skip: list[str] = dataclasses.field(default_factory=lambda: ["few_stop_words", "few_terminal_punct"])
     zh: ZhQualityConfig = dataclasses.field(default_factory=ZhQualityConfig)
