@@ -47,7 +47,7 @@ def test_full_width_forms_are_replaced(text, kind):
 @pytest.mark.parametrize("text", [
     "138-1234-5678", "138 1234 5678", "138.1234.5678", "1381234 5678", "+86 13812345678", "+86-138-1234-5678",
     "+86 138 1234 5678", "(+86) 13812345678", "(+86)138-1234-5678", "+(86) 13812345678", "0086 13812345678",
-    "86-13812345678", "+8613812345678",
+    "86-13812345678", "+8613812345678", "1381 2345 678",
 ])
 def test_mobile_formats(text):
     assert only(text) == ("<PHONE>", {"mobile": 1})
@@ -115,7 +115,7 @@ def test_foreign_numbers_with_country_code(text, kind):
     # ISBN, postcodes, amounts, coordinates
     "ISBN 978-7-111-54742-6", "ISBN 7-5600-1234-5", "邮编 100871", "¥13,812,345,678", "39.9042, 116.4074",
     # version strings and IP-like non-addresses
-    "v3.19.10.183", "version 2.4.10.1", "版本 1.0.3.12", "Chrome/120.0.61.109", "255.255.255.0", "0.0.0.0",
+    "v3.19.10.183", "version 2.4.10.1", "版本 1.0.3.12", "升级到 3.19.10.183", "Android 4.4.2.1", "Chrome/120.0.61.109", "255.255.255.0", "0.0.0.0",
     "1.3.6.1.4.1.311", "300.1.2.3", "01.02.03.04", "10.0.0.0/8", "第1.2.3.4节", "std::vector a::b 12:30:45",
     # unified social credit codes
     "统一社会信用代码：91350100M000100Y43", "911101085923662400",
@@ -173,6 +173,11 @@ def test_phone_alias_and_kind_selection():
     assert stage.types == ("mobile", "landline")
     with pytest.raises(ConfigError, match=r"unknown types \['mobil'\].*phone = mobile \+ landline"):
         load_config(SafetyConfig, data={"pii": ["mobil"]})
+
+
+def test_kinds_never_overlap():
+    """Each kind masks what it found: the dotted quad inside this address is not an IP."""
+    assert scrub_pii("mail user@10.0.0.1.example.com now") == ("mail <EMAIL> now", {"email": 1})
 
 
 def test_id_check_char_still_guards_grouped_numbers():

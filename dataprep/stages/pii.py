@@ -137,13 +137,16 @@ _OBFUSCATED_HINTS = (" @", " dot ", " DOT ")
 
 # octets are checked by ipaddress (0-255, no leading zeros: 01.02.03.04 is not an address)
 # not after "Name/": Chrome/120.0.6099.109, Firefox/3.6.28.1 in user-agent strings are versions
-IPV4_RE = re.compile(r"[0-9](?<![0-9A-Za-z_.][0-9])(?<![A-Za-z]/[0-9])[0-9]{0,2}(?:\.[0-9]{1,3}){3}(?![0-9A-Za-z_]|\.[0-9]|[-+][A-Za-z])")
+IPV4_RE = re.compile(r"[0-9](?<![0-9A-Za-z_.][0-9])(?<![A-Za-z]/[0-9])[0-9]{0,2}(?:\.[0-9]{1,3}){3}"
+                     r"(?![0-9A-Za-z_]|\.[0-9]|[-+][A-Za-z])")         # 1.2.3.4-beta, 1.2.3.4.5: versions
 # may follow a label's colon (IP：fe80::1, the full-width colon folds to ':'), not a hex group's
 IPV6_RE = re.compile(r"(?<![0-9A-Za-z_.])(?<![0-9A-Fa-f]:)(?!:[^:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}"
                      r"(?![0-9A-Za-z_:]|\.[0-9])")
 # a dotted quad right after these words is a version, build or section number, not an address
 NOT_IP_LABEL_RE = re.compile(r"(?<![A-Za-z])(?:version|ver\.?|release|build|firmware|kernel|rev\.?|section|chapter|"
-                             r"版本号?|固件|内核|第|章节|条款)(?:[\s:：=]|号|为|是|no\.?){0,3}$|[=<>~!]=\s*$", re.IGNORECASE)
+                             r"update|upgrade|android|ios|windows|macos|"
+                             r"版本号?|固件|内核|升级|更新|第|章节|条款)(?:[\s:：=]|号|为|是|到|至|to|no\.?){0,3}$"
+                             r"|[=<>~!]=\s*$", re.IGNORECASE)
 CIDR_RE = re.compile(r"/([0-9]{1,2})(?![0-9])")
 NOT_IP_SUFFIX = tuple("节章条款项版")                     # 第1.2.3.4节, 1.2.3.4版
 
@@ -190,9 +193,6 @@ PHONE_CANDIDATE_RE = re.compile(
     rf"(?<![0-9_@+{_DASHES}-])(?<![0-9]\.)(?<![A-Za-z_.%-]/)\+?\(?\+?"
     rf"(?=[0-9](?:[ .()+{_DASHES}-]{{0,3}}[0-9]){{6}})[0-9](?:[0-9]|[ .()+{_DASHES}-]{{1,3}}(?=[0-9(]))*\)?"
     r"(?![0-9A-Za-z_@]|\.[0-9])")
-# a date inside a run ("0 2008-10-04 23" in `ls -l` output) is never part of a phone number
-DATE_RE = re.compile(r"(?:19|20)[0-9]{2}[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12][0-9]|3[01])(?![0-9])"
-                     r"|(?<![0-9])(?:0?[1-9]|[12][0-9]|3[01])[-/.](?:0?[1-9]|1[0-2])[-/.](?:19|20)[0-9]{2}")
 DENSE_DIGITS_RE = re.compile(rf"[0-9](?:[ .()+{_DASHES}-]{{0,3}}[0-9]){{6}}")
 NON_DIGIT_RE = re.compile(r"[^0-9]")
 DIGIT_RUN_RE = re.compile(r"[0-9]+")
@@ -218,7 +218,7 @@ GLUED_LABEL_RE = re.compile(r"(?<![A-Za-z])(?:tel|phone|mobile|mob|cell|fax|call
 LANDLINE_SHAPE_RE = re.compile(
     rf"(?:(?:\+|00)86[ {_DASHES}-]?(?:\(0\))?|86-)?\(?(?P<area>0?(?:10|2[0-9]|[3-9][0-9]{{2}}))\)?[ {_DASHES}-]?"
     rf"(?P<local>[2-9][0-9]{{2,3}}[ {_DASHES}-]?[0-9]{{4}})")
-LOCAL_NUMBER_RE = re.compile(r"[2-8][0-9]{2,3}[ -]?[0-9]{4}")
+LOCAL_NUMBER_RE = re.compile(r"[2-8][0-9]{2,3}[ -]?[0-9]{4}")     # 9: 95xxx / 96xxx service numbers
 LABEL_WINDOW = 16               # characters before a number searched for a label
 SERVICE_TYPES = {PhoneNumberType.TOLL_FREE, PhoneNumberType.UAN, PhoneNumberType.PREMIUM_RATE,
                  PhoneNumberType.SHARED_COST, PhoneNumberType.VOICEMAIL}
@@ -238,8 +238,8 @@ def _may_be_phone(window: str) -> bool:
     that also holds the rules on how numbers are written. With + anything libphonenumber
     accepts; a North American shape; otherwise a CN number: trunk 0 for a landline (else any
     10-digit run fitting an area code would go) or an 11-digit mobile, optionally after 86- or
-    0086, in at most 3 groups of 3+ digits (2 for an area code after 86) ending in 4+ digits
-    (138 1234 5678, 0755-8888-6666, 1381234 5678), which a table of numbers rarely is."""
+    0086, in at most 3 groups of 3+ digits (2 for an area code after 86), a landline's last
+    of 4+ (138 1234 5678, 0755-8888-6666, 1381234 5678), which a table of numbers rarely is."""
     digits = NON_DIGIT_RE.sub("", window)
     if not MIN_PHONE_DIGITS <= len(digits) <= MAX_PHONE_DIGITS:
         return False
@@ -249,9 +249,12 @@ def _may_be_phone(window: str) -> bool:
     first_min = 3
     if len(groups) > 1 and (groups[0], digits[:groups[0]]) in ((2, "86"), (4, "0086")):
         digits, groups, first_min = digits[groups[0]:], groups[1:], 2
-    if not (first_min == 2 or digits[0] == "0" or digits[0] == "1" and len(digits) == 11):
+    mobile = digits[0] == "1" and len(digits) == 11
+    if not (first_min == 2 or digits[0] == "0" or mobile):
         return False
-    return len(groups) <= 3 and groups[0] >= first_min and min(groups[1:], default=4) >= 3 and groups[-1] >= 4
+    last_min = 3 if mobile else 4           # 1381 2345 678 is seen; a landline ends in 4 digits
+    return (len(groups) <= 3 and groups[0] >= first_min and min(groups[1:], default=4) >= 3
+            and groups[-1] >= last_min)
 
 
 def _classify(window: str) -> tuple[bool, str | None]:
@@ -276,7 +279,7 @@ def _landline_shape(window: str) -> bool:
     shape = LANDLINE_SHAPE_RE.fullmatch(window)
     if not shape or not (window.lstrip("(")[:1] in ("0", "+") or window.startswith("86-")):
         return False
-    area, local = shape.group("area"), re.sub(r"[^0-9]", "", shape.group("local"))
+    area, local = shape.group("area"), NON_DIGIT_RE.sub("", shape.group("local"))
     if area[0] != "0":
         area = "0" + area
     other_length = local[:7] if len(local) == 8 else local + "8"
@@ -306,7 +309,7 @@ def _find_phones(view: str, start: int, end: int) -> list[tuple[int, int, str]]:
             if " " in window and (i > 0 and view[groups[i - 1][1]:groups[i][0]] == " " or
                                   j + 1 < len(groups) and view[groups[j][1]:groups[j + 1][0]] == " "):
                 continue    # spaced groups inside a longer spaced run: a table of numbers
-            if "+" in window[2:] or not _may_be_phone(window) or DATE_RE.search(window):
+            if "+" in window[2:] or not _may_be_phone(window):
                 continue
             valid, kind = _classify(window)
             if valid:
