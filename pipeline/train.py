@@ -1,4 +1,5 @@
-"""Pretraining loop: DeepSpeed ZeRO data parallel, exact resume, requeue on SIGUSR1/SIGTERM.
+"""Pretraining loop, one for every layout (the step is an engine's, `pipeline/engines/`): exact
+resume, requeue on SIGUSR1/SIGTERM.
 
 Run: `python -m pipeline.train --config configs/train/tiny_cpu.yaml [key=value ...]` (or
 `pretrain train ...`), once per rank with RANK/WORLD_SIZE/LOCAL_RANK/MASTER_ADDR/MASTER_PORT set,
