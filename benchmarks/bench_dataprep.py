@@ -99,7 +99,8 @@ def _patch_datatrove_xxhash() -> None:
     dt_xxhash.xxhash64 = lambda data: xxhash.xxh64_intdigest(data.encode("utf-8") if isinstance(data, str) else data)
 
 
-def datatrove(corpus: Path, out: Path, workers: int) -> set[str]:
+def datatrove(corpus: Path, out: Path, workers: int, language: str = "cmn_Hani") -> set[str]:
+    """Ids removed by datatrove's 4 MinHash stages, words from `language`'s tokenizer (spacy / jieba)."""
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.dedup import (MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter,
                                           MinhashDedupSignature)
@@ -115,7 +116,7 @@ def datatrove(corpus: Path, out: Path, workers: int) -> set[str]:
     files = len(list(corpus.glob("*.jsonl")))
     common = {"workers": workers, "skip_completed": False, "start_method": "fork"}   # fork: workers keep the patch
     LocalPipelineExecutor([JsonlReader(str(corpus)), MinhashDedupSignature(output_folder=str(out / "sigs"), config=cfg,
-                                                                                language="cmn_Hani")],
+                                                                                language=language)],
                           tasks=files, logging_dir=str(out / "logs1"), **common).run()
     LocalPipelineExecutor([MinhashDedupBuckets(input_folder=str(out / "sigs"), output_folder=str(out / "buckets"),
                                                                config=cfg)],

@@ -1,11 +1,22 @@
 """MinHash near-duplicate detection: signatures per shard, LSH band by band, union-find clusters.
 
-Shingles: the text is dedup-normalised (lowercase, digits -> 0, punctuation and symbols incl.
-CJK ones -> space) and split into tokens, where a Han character is one token and any other
-run of non-space characters (a Latin word) is one token. A document whose tokens are mostly
-Han uses `han_ngram`-token shingles (character n-grams), otherwise `word_ngram` (word
-n-grams). Whitespace word-splitting would make a Chinese paragraph one giant "word", so
-edited copies would share no shingle; character n-grams see the shared text.
+Shingles: the text is dedup-normalised (NFKC, so full-width letters and digits become ASCII;
+lowercase; digits -> 0; punctuation and symbols incl. CJK ones -> space). With
+`latin_char_ngram` > 0 (the default) it is then one character stream (whitespace runs -> one
+space, no space next to a Han character) and a shingle starts at every character: `han_ngram`
+characters from a Han character, `latin_char_ngram` from any other. So Chinese text gets Han
+character n-grams, English text character n-grams across word boundaries, and a mixed
+document a mix, decided position by position: an added English header cannot switch a
+Chinese document with many English commands to another kind of shingle. Character n-grams
+survive what breaks Latin word n-grams: an edited or misspelt word loses about
+(word length + n) / (word length + 1) shingles per character shingle instead of n, and
+re-wrapped lines, curly quotes and full-width forms normalise away.
+
+With `latin_char_ngram` 0 (the setting before issue 14) the text is split into tokens, a Han
+character or a run of other non-space characters (a Latin word) each, and a document whose
+tokens are mostly Han uses `han_ngram`-token shingles, any other `word_ngram` (word n-grams).
+Whitespace word-splitting would make a Chinese paragraph one giant "word", so edited copies
+would share no shingle; character n-grams see the shared text.
 
 LSH runs one band at a time over all signatures (memory-mapped per-shard .npy files): the
 band's rows are folded into one 64-bit key per document, documents are grouped by key,
@@ -34,24 +45,62 @@ import xxhash
 from dataprep.stages.normalize import HAN, HAN_RE
 
 TOKEN_RE = re.compile(f"[{HAN}]|[^\\s{HAN}]+")
+HAN_RANGES = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x2FFFF))   # as HAN
 _FOLD_PRIME = np.uint64(0x100000001B3)       # FNV-1a 64-bit prime: folds band rows into one key
 
 
 @functools.cache
 def _dedup_table() -> dict[int, str]:
-    """str.translate table: punctuation and symbols -> space, every decimal digit -> "0"."""
+    """str.translate table for lowercased text: each character's NFKC form (full-width letters and
+    digits -> ASCII, ligatures split) with punctuation and symbols -> space, decimal digits -> "0",
+    whitespace -> space. NFKC per character here costs nothing at run time; unicodedata.normalize
+    over each text took as long as the rest of the normalisation."""
+    def fold(ch: str) -> str:
+        cat = unicodedata.category(ch)
+        return " " if cat[0] in "PS" or ch.isspace() else "0" if cat == "Nd" else ch
+
     table = {}
     for cp in range(0x10000):       # the BMP: punctuation beyond it is too rare to matter
-        cat = unicodedata.category(chr(cp))
-        if cat[0] in "PS":
-            table[cp] = " "
-        elif cat == "Nd":
-            table[cp] = "0"
+        folded = "".join(fold(ch) for ch in unicodedata.normalize("NFKC", chr(cp)).lower())
+        if folded != chr(cp):
+            table[cp] = folded
     return table
 
 
 def dedup_normalize(text: str) -> str:
     return text.lower().translate(_dedup_table())
+
+
+def _is_han(codes: np.ndarray) -> np.ndarray:
+    han = np.zeros(len(codes), dtype=bool)
+    for lo, hi in HAN_RANGES:
+        han |= (codes >= lo) & (codes <= hi)
+    return han
+
+
+def _stream(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """Code points of the dedup-normalised text as one stream (space runs -> one space, none at
+    the ends or beside a Han character) and which of them are Han, built in numpy."""
+    codes = np.frombuffer(dedup_normalize(text).encode("utf-32-le"), dtype=np.uint32)
+    at = np.flatnonzero(codes != 32)
+    chars = codes[at]
+    han = _is_han(chars)
+    gap = (np.diff(at) > 1) & ~han[:-1] & ~han[1:]          # a space between two non-Han characters
+    pos = np.arange(len(chars)) + np.r_[0, np.cumsum(gap)]
+    stream = np.full(len(chars) + int(gap.sum()), 32, dtype=np.uint32)
+    stream_han = np.zeros(len(stream), dtype=bool)
+    stream[pos], stream_han[pos] = chars, han
+    return stream, stream_han
+
+
+def char_stream(text: str) -> str:
+    """The character stream that `latin_char_ngram` shingles are cut from, as text."""
+    return _stream(text)[0].tobytes().decode("utf-32-le")
+
+
+def _char_ngram_sizes(han: np.ndarray, han_ngram: int, latin_char_ngram: int) -> np.ndarray:
+    """The size of the shingle starting at each stream position (at most the stream's length)."""
+    return np.where(han, min(han_ngram, len(han)), min(latin_char_ngram, len(han)))
 
 
 def _tokens(text: str, han_ngram: int, word_ngram: int) -> tuple[list[str], int]:
@@ -62,53 +111,100 @@ def _tokens(text: str, han_ngram: int, word_ngram: int) -> tuple[list[str], int]
     return tokens, min(n, len(tokens))
 
 
-def shingles(text: str, han_ngram: int, word_ngram: int) -> list[bytes]:
+def shingles(text: str, han_ngram: int, word_ngram: int, latin_char_ngram: int = 6) -> list[bytes]:
     """The n-gram shingles of a text, readable (empty if it has no tokens after normalisation)."""
+    if latin_char_ngram:
+        codes, han = _stream(text)
+        stream = codes.tobytes().decode("utf-32-le")
+        sizes = _char_ngram_sizes(han, han_ngram, latin_char_ngram).tolist()
+        return [stream[i:i + n].encode("utf-8") for i, n in enumerate(sizes) if i + n <= len(stream)]
     tokens, n = _tokens(text, han_ngram, word_ngram)
     return [" ".join(tokens[i:i + n]).encode("utf-8") for i in range(len(tokens) - n + 1)] if tokens else []
 
 
-def shingle_hashes(text: str, han_ngram: int, word_ngram: int) -> list[int]:
-    """32-bit hashes of the same n-grams as `shingles`, without building the n-gram strings.
+def _fmix64(x: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 64-bit finaliser: a bijection that spreads every input bit over the output."""
+    with np.errstate(over="ignore"):
+        x = (x ^ (x >> np.uint64(33))) * np.uint64(0xFF51AFD7ED558CCD)
+        x = (x ^ (x >> np.uint64(33))) * np.uint64(0xC4CEB9FE1A85EC53)
+    return x ^ (x >> np.uint64(33))
 
-    Each token is hashed once (xxh3-64); an n-gram's hash folds its tokens' hashes in order
-    (FNV-style xor-multiply, vectorised over all positions) and keeps the well-mixed top 32
-    bits. Joining n-gram strings was 60% of the signature time.
-    """
-    tokens, n = _tokens(text, han_ngram, word_ngram)
-    if not tokens:
-        return []
-    token_hashes = np.fromiter((xxhash.xxh3_64_intdigest(t.encode("utf-8")) for t in tokens),
-                               dtype=np.uint64, count=len(tokens))
-    positions = len(tokens) - n + 1
-    folded = np.zeros(positions, dtype=np.uint64)
+
+def _fold(unit_hashes: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
+    """Hashes of the n-grams starting at `starts`: their units' hashes folded in order (FNV-style
+    xor-multiply, vectorised over all starts), the well-mixed top 32 bits kept."""
+    folded = np.zeros(len(starts), dtype=np.uint64)
     with np.errstate(over="ignore"):
         for j in range(n):
-            folded = (folded ^ token_hashes[j:j + positions]) * _FOLD_PRIME
-    return (folded >> np.uint64(32)).tolist()
+            folded = (folded ^ unit_hashes[starts + j]) * _FOLD_PRIME
+    return (folded >> np.uint64(32)).astype(np.uint32)
 
 
-def _identity(value: int) -> int:
-    return value
+def shingle_hashes(text: str, han_ngram: int, word_ngram: int, latin_char_ngram: int = 6) -> np.ndarray:
+    """uint32 hashes of the same n-grams as `shingles`, without building the n-gram strings.
+
+    Each unit is hashed once: a character by its code point through a 64-bit mixer, all in numpy;
+    a word token with xxh3-64. Joining n-gram strings was 60% of the signature time.
+    """
+    if latin_char_ngram:
+        codes, han = _stream(text)
+        sizes = _char_ngram_sizes(han, han_ngram, latin_char_ngram)
+        unit_hashes, starts = _fmix64(codes.astype(np.uint64)), np.arange(len(codes))
+        return np.concatenate([np.zeros(0, dtype=np.uint32)] + [
+            _fold(unit_hashes, starts[(sizes == n) & (starts <= len(codes) - n)], n) for n in np.unique(sizes).tolist()])
+    tokens, n = _tokens(text, han_ngram, word_ngram)
+    if not tokens:
+        return np.zeros(0, dtype=np.uint32)
+    unit_hashes = np.fromiter((xxhash.xxh3_64_intdigest(t.encode("utf-8")) for t in tokens),
+                              dtype=np.uint64, count=len(tokens))
+    return _fold(unit_hashes, np.arange(len(tokens) - n + 1), n)
+
+
+@functools.cache
+def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """datasketch's affine32 permutation parameters (a, b) for this seed."""
+    from datasketch import MinHash   # datasketch imports scipy (~2 s): only when needed
+
+    a, b = MinHash(num_perm=num_perm, seed=seed).permutations
+    return a.astype(np.uint32), b.astype(np.uint32)
+
+
+def _fmix32(x: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finaliser, which datasketch's affine32 scheme applies before permuting."""
+    x = (x ^ (x >> np.uint32(16))) * np.uint32(0x85EBCA6B)
+    x = (x ^ (x >> np.uint32(13))) * np.uint32(0xC2B2AE35)
+    return x ^ (x >> np.uint32(16))
+
+
+def minhash_row(hashes: np.ndarray, a: np.ndarray, b: np.ndarray, chunk: int) -> np.ndarray:
+    """MinHash of one non-empty array of uint32 hashes, equal to datasketch's `MinHash.update_batch`
+    (affine32: min over the values of a * fmix32(h) + b mod 2^32) without its Python call per value,
+    which cost as much as the permutations. Duplicates are kept: dropping them (np.unique) cost
+    more than permuting them. `chunk` values at a time bound the (values, num_perm) temporary."""
+    values = _fmix32(hashes)
+    row = np.full(len(a), np.iinfo(np.uint32).max, dtype=np.uint32)
+    for lo in range(0, len(values), chunk):
+        permuted = values[lo:lo + chunk, None] * a
+        permuted += b
+        np.minimum(row, permuted.min(axis=0), out=row)
+    return row
 
 
 def signatures(texts: list[str], num_perm: int, seed: int, han_ngram: int, word_ngram: int,
-               batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+               batch_size: int = 2048, latin_char_ngram: int = 6) -> tuple[np.ndarray, np.ndarray]:
     """(n, num_perm) uint32 MinHash signatures and a mask of texts that had any shingle.
 
     Texts without shingles (only punctuation, say) get a zero row and are left out of LSH:
-    their empty signatures would otherwise all look identical.
+    their empty signatures would otherwise all look identical. `batch_size` shingles are
+    permuted at once (see `minhash_row`).
     """
-    from datasketch import LeanMinHash, MinHash   # datasketch imports scipy (~2 s): only when needed
-
+    a, b = _permutations(num_perm, seed)
     sig = np.zeros((len(texts), num_perm), dtype=np.uint32)
-    sets = [shingle_hashes(t, han_ngram, word_ngram) for t in texts]
-    valid = np.array([bool(s) for s in sets], dtype=bool)
-    rows = np.flatnonzero(valid)
-    for lo in range(0, len(rows), batch_size):
-        chunk = rows[lo:lo + batch_size]
-        hashes = MinHash.bulk([sets[i] for i in chunk], num_perm=num_perm, seed=seed, hashfunc=_identity)
-        sig[chunk] = np.stack([LeanMinHash(m).hashvalues for m in hashes])
+    valid = np.zeros(len(texts), dtype=bool)
+    for i, text in enumerate(texts):
+        hashes = shingle_hashes(text, han_ngram, word_ngram, latin_char_ngram)
+        if len(hashes):
+            sig[i], valid[i] = minhash_row(hashes, a, b, batch_size), True
     return sig, valid
 
 
@@ -169,7 +265,16 @@ class UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
     def roots(self) -> np.ndarray:
-        return np.array([self.find(i) for i in range(len(self.parent))], dtype=np.int64)
+        """Every element's root, by pointer jumping (parent = parent[parent] until nothing moves):
+        O(n log depth) in numpy instead of a Python find() per document. Compresses all paths."""
+        parent = self.parent
+        while True:
+            grand = parent[parent]
+            if np.array_equal(grand, parent):
+                break
+            parent = grand
+        self.parent = parent
+        return parent.copy()
 
 
 def band_candidates(band: np.ndarray, alive: np.ndarray) -> Iterator[tuple[int, int]]:
