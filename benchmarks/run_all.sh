@@ -26,6 +26,7 @@ run cleaning_stages benchmarks/bench_cleaning_stages.py
 run pii             benchmarks/bench_pii.py
 run web_pages       benchmarks/bench_web_pages.py
 run dataprep        benchmarks/bench_dataprep.py --inputs data/sample/raw --workers 2
+run dataprep_speed  benchmarks/bench_dataprep_speed.py --repeat 3
 run neardup         benchmarks/bench_neardup.py
 run tokenize        benchmarks/bench_tokenize.py --input runs/sample/data/clean --tokenizer runs/sample/tokenizer/tokenizer.model
 run train_ddp       benchmarks/bench_train.py --ranks 2 --dim 256 --layers 4 --seq 256
