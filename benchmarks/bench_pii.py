@@ -37,7 +37,7 @@ from typing import Callable
 import phonenumbers
 
 from dataprep.stages.normalize import normalize_text
-from dataprep.stages.pii import ID_PROVINCES, PLACEHOLDERS, id_check_char, scrub_pii
+from dataprep.stages.pii import PLACEHOLDERS, id_check_char, scrub_pii, valid_id_card
 
 FW = str.maketrans({c: chr(ord(c) + 0xFEE0) for c in string.digits + string.ascii_letters + "()-+@."})
 
@@ -59,23 +59,11 @@ _BEFORE_RULES = (
 )
 
 
-def _before_valid_id(number: str) -> bool:
-    if len(number) != 18 or not number[:17].isdigit() or int(number[:2]) not in ID_PROVINCES:
-        return False
-    try:
-        birth = datetime.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
-    except ValueError:
-        return False
-    if not datetime.date(1900, 1, 1) <= birth <= datetime.date.today():
-        return False
-    return id_check_char(number[:17]) == number[17].upper()
-
-
 def scrub_before(text: str, kinds: set[str]) -> str:
     for kind, pattern, placeholder in _BEFORE_RULES:
         if kind in kinds or (kind == "phone" and kinds & {"mobile", "landline"}):
             text = pattern.sub(lambda m, k=kind, p=placeholder: m.group()
-                               if k == "id_card" and not _before_valid_id(m.group()) else p, text)
+                               if k == "id_card" and not valid_id_card(m.group()) else p, text)
     return text
 
 
