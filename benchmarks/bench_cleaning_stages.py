@@ -9,8 +9,6 @@ truth: for each kind of planted noise, the share of documents each stage removed
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -20,23 +18,13 @@ from dataprep.stages.lines import LineCleaner, LinesConfig, line_keys
 from dataprep.stages.normalize import normalize_text
 from dataprep.stages.quality import QualityConfig, QualityFilter
 from dataprep.stages.safety import PiiScrubber, SafetyConfig, SensitiveWordFilter
+from sample_corpus import sample_documents
 
 
 def load(inputs: Path) -> list[Document]:
-    """Parseable records with string text, normalised as the runner does (broken lines skipped)."""
-    docs = []
-    for path in sorted(inputs.glob("*.jsonl.gz")):
-        with gzip.open(path, "rt", encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(record.get("text"), str) and record["text"].strip():
-                    noise = str(record.get("noise")).split(":")[0]
-                    docs.append(Document(record["id"], normalize_text(record["text"])[0], path.name,
-                                         {"noise": "real" if noise == "None" else noise}))
-    return docs
+    """Readable records with text, normalised as the runner does, tagged with their noise kind."""
+    return [Document(d.id, normalize_text(d.text)[0], d.source, {"noise": str(d.meta.get("noise", "real")).split(":")[0]})
+            for d in sample_documents(inputs) if d.text.strip()]
 
 
 def main() -> None:

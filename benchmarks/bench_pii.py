@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import gzip
-import json
 import os
 import platform
 import random
@@ -38,6 +36,7 @@ import phonenumbers
 
 from dataprep.stages.normalize import normalize_text
 from dataprep.stages.pii import PLACEHOLDERS, id_check_char, scrub_pii, valid_id_card
+from sample_corpus import sample_documents
 
 FW = str.maketrans({c: chr(ord(c) + 0xFEE0) for c in string.digits + string.ascii_letters + "()-+@."})
 
@@ -313,17 +312,8 @@ def evaluate(docs: list[dict], scrub: Callable[[str, set[str]], str], kinds: set
 def load_sample(inputs: Path) -> list[tuple[str, bool]]:
     """Texts of the bundled sample corpus, normalised as the runner does, and whether the
     sample generator planted PII in them (`noise: pii`)."""
-    texts = []
-    for path in sorted(inputs.glob("*.jsonl.gz")):
-        with gzip.open(path, "rt", encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(record.get("text"), str) and record["text"].strip():
-                    texts.append((normalize_text(record["text"])[0], str(record.get("noise")).startswith("pii")))
-    return texts
+    return [(normalize_text(doc.text)[0], str(doc.meta.get("noise")).startswith("pii"))
+            for doc in sample_documents(inputs) if doc.text.strip()]
 
 
 LEFTOVER_RE = re.compile(r"[0-9](?:[ .()-]?[0-9]){6}")
