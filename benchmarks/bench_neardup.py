@@ -460,7 +460,7 @@ def main() -> None:
     parser.add_argument("--inputs", default="data/sample/raw")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--work", default="/tmp/bench_neardup")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs of ours per setting (the fastest counts)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs of ours per setting (the fastest counts)")
     parser.add_argument("--no-datatrove", action="store_true", help="skip datatrove (~1 min)")
     args = parser.parse_args()
     work = Path(args.work)

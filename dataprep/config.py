@@ -60,7 +60,7 @@ class MinHashConfig:
     seed: int = 1
     false_positive_weight: float = 0.1
     false_negative_weight: float = 0.9
-    batch_size: int = 2048             # shingles permuted at once: a 2048 x 128 x 4 B = 1 MB temporary
+    batch_size: int = 512              # shingles permuted at once: 512 x 128 x 4 B = 256 KB stays in cache
 
     def validate(self) -> None:
         if not 0.0 < self.threshold < 1.0:

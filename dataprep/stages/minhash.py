@@ -86,7 +86,8 @@ def _stream(text: str) -> tuple[np.ndarray, np.ndarray]:
     chars = codes[at]
     han = _is_han(chars)
     gap = (np.diff(at) > 1) & ~han[:-1] & ~han[1:]          # a space between two non-Han characters
-    pos = np.arange(len(chars)) + np.r_[0, np.cumsum(gap)]
+    pos = np.arange(len(chars))
+    pos[1:] += np.cumsum(gap)
     stream = np.full(len(chars) + int(gap.sum()), 32, dtype=np.uint32)
     stream_han = np.zeros(len(stream), dtype=bool)
     stream[pos], stream_han[pos] = chars, han
@@ -151,7 +152,8 @@ def shingle_hashes(text: str, han_ngram: int, word_ngram: int, latin_char_ngram:
         sizes = _char_ngram_sizes(han, han_ngram, latin_char_ngram)
         unit_hashes, starts = _fmix64(codes.astype(np.uint64)), np.arange(len(codes))
         return np.concatenate([np.zeros(0, dtype=np.uint32)] + [
-            _fold(unit_hashes, starts[(sizes == n) & (starts <= len(codes) - n)], n) for n in np.unique(sizes).tolist()])
+            _fold(unit_hashes, starts[(sizes == n) & (starts <= len(codes) - n)], n)
+            for n in {min(han_ngram, len(codes)), min(latin_char_ngram, len(codes))}])
     tokens, n = _tokens(text, han_ngram, word_ngram)
     if not tokens:
         return np.zeros(0, dtype=np.uint32)
@@ -180,18 +182,19 @@ def minhash_row(hashes: np.ndarray, a: np.ndarray, b: np.ndarray, chunk: int) ->
     """MinHash of one non-empty array of uint32 hashes, equal to datasketch's `MinHash.update_batch`
     (affine32: min over the values of a * fmix32(h) + b mod 2^32) without its Python call per value,
     which cost as much as the permutations. Duplicates are kept: dropping them (np.unique) cost
-    more than permuting them. `chunk` values at a time bound the (values, num_perm) temporary."""
+    more than permuting them. `chunk` values at a time: a (num_perm, chunk) temporary that stays
+    in cache (512 x 128 x 4 B = 256 KB ran 1.6x faster than 2048)."""
     values = _fmix32(hashes)
     row = np.full(len(a), np.iinfo(np.uint32).max, dtype=np.uint32)
     for lo in range(0, len(values), chunk):
-        permuted = values[lo:lo + chunk, None] * a
-        permuted += b
-        np.minimum(row, permuted.min(axis=0), out=row)
+        permuted = np.multiply.outer(a, values[lo:lo + chunk])
+        permuted += b[:, None]
+        np.minimum(row, permuted.min(axis=1), out=row)
     return row
 
 
 def signatures(texts: list[str], num_perm: int, seed: int, han_ngram: int, word_ngram: int,
-               batch_size: int = 2048, latin_char_ngram: int = 6) -> tuple[np.ndarray, np.ndarray]:
+               batch_size: int = 512, latin_char_ngram: int = 6) -> tuple[np.ndarray, np.ndarray]:
     """(n, num_perm) uint32 MinHash signatures and a mask of texts that had any shingle.
 
     Texts without shingles (only punctuation, say) get a zero row and are left out of LSH:
