@@ -39,8 +39,8 @@ class MinHashConfig:
     # Shingles and threshold measured by benchmarks/bench_neardup.py (docs/BENCHMARKS.md,
     # "Near-duplicates: planted reposts"): reposts of real text with 2-10% of words edited plus a
     # layout change keep true Jaccard >= 0.58 under Han character 3-grams and Latin character
-    # 6-grams, while different short articles in the same site chrome stay <= 0.41 and distinct real
-    # documents <= 0.28. Threshold 0.5 sits between, about two standard errors of a 128-permutation
+    # 6-grams, while different short articles in the same site chrome stay <= 0.39 and distinct real
+    # documents <= 0.26. Threshold 0.5 sits between, about two standard errors of a 128-permutation
     # estimate (0.044) from each side. Before (issue 14): word 5-grams left a 10%-edited English
     # repost at J ~0.36 and Han 5-grams (data-juicer's window) a Chinese one at ~0.50, under 0.7.
     # Latin char 6 rather than 5: the same margin for reposts (>= 0.68 vs 0.69) at half the
