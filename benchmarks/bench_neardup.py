@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
-import gzip
 import json
 import random
 import re
@@ -41,6 +40,7 @@ import numpy as np
 from bench_dataprep import datatrove
 from bench_dataprep import ours as runner_removed
 from collect import machine
+from sample_corpus import sample_documents
 
 from dataprep.config import MinHashConfig
 from dataprep.stages import exact_dedup, minhash
@@ -72,15 +72,9 @@ def real_documents(inputs: Path) -> dict[str, list[str]]:
     similar to an earlier one (character DISTINCT_NGRAM-grams of its word characters, Jaccard >=
     DISTINCT_MAX; fortunes-zh has the Analects twice, punctuated differently): the rest are distinct."""
     texts: dict[str, list[str]] = {"en": [], "zh": []}
-    for path in sorted(inputs.glob("*.jsonl.gz")):
-        for raw in gzip.open(path, "rb"):
-            try:
-                record = json.loads(raw)
-            except ValueError:
-                continue
-            if (isinstance(record, dict) and record.get("noise") is None and isinstance(record.get("text"), str)
-                    and detect_lang(record["text"]) in texts):
-                texts[detect_lang(record["text"])].append(record["text"])
+    for doc in sample_documents(inputs):
+        if doc.meta.get("noise") is None and detect_lang(doc.text) in texts:
+            texts[detect_lang(doc.text)].append(doc.text)
     return {lang: [t for t, keep in zip(ts, first_of_similar(ts)) if keep] for lang, ts in texts.items()}
 
 
