@@ -33,7 +33,8 @@ from dataprep import runner
 from dataprep.config import DataConfig
 from dataprep.stages.normalize import detect_lang
 
-NO_FILTERS = {"lines": {"enabled": False}, "quality": {"enabled": False}, "safety": {"enabled": False}}
+NO_FILTERS = {"lines": {"enabled": False}, "quality": {"enabled": False}, "doc_score": {"enabled": False},
+              "safety": {"enabled": False}}
 
 
 def timed(fn, *args) -> tuple[float, float]:

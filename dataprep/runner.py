@@ -229,8 +229,11 @@ def step_filter(run: Run, shard: InputShard) -> None:
     kept = [_filtered_row(doc, columns) for doc in _pipe(_tag_lang(docs, cfg), stages, stats)]
     texts = [row["text"] for row in kept]
     mh = cfg.minhash
-    sig, valid = minhash.signatures(texts, mh.num_perm, mh.seed, mh.han_ngram, mh.word_ngram, mh.batch_size) \
-        if "minhash" in plan.dedup else (np.zeros((len(texts), 0), np.uint32), np.zeros(len(texts), bool))
+    if "minhash" in plan.dedup:
+        sig, valid = minhash.signatures(texts, mh.num_perm, mh.seed, mh.han_ngram, mh.word_ngram, mh.batch_size,
+                                        mh.latin_char_ngram)
+    else:
+        sig, valid = np.zeros((len(texts), 0), np.uint32), np.zeros(len(texts), bool)
     out = run.shard_dir("filter", shard.index)
     write_parquet(out / "docs.parquet", kept, pa.schema([*FILTERED_SCHEMA, *columns]))
     write_npy(out / "hashes.npy", exact_dedup.text_hashes(texts))

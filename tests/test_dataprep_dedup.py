@@ -210,3 +210,18 @@ def test_exact_duplicates_across_files_keep_the_first_file(tmp_path):
     assert kept == ["other", "first"]
     removed = Path(tmp_path / "out" / "removed.jsonl").read_text(encoding="utf-8")
     assert '"id": "later"' in removed and '"reason": "exact_duplicate"' in removed
+
+
+def test_runner_applies_the_configured_shingles(tmp_path):
+    """`dataprep run` finds edited English reposts with the default shingles and passes the minhash
+    section through: the old word 5-gram setting, given by config, loses them."""
+    import dataclasses
+    rng = random.Random(5)
+    originals = [t for t in real_texts("fortunes/", 60) if len(t.split()) >= 150][:6]
+    path = write_jsonl(tmp_path / "in.jsonl", [{"id": f"o{i}", "text": t} for i, t in enumerate(originals)]
+                       + [{"id": f"c{i}", "text": repost(t, rng)} for i, t in enumerate(originals)])
+    found = {}
+    for name, mh in (("default", {}), ("old", dataclasses.asdict(OLD))):
+        manifest = runner.run_all(config([path], tmp_path / name, minhash=mh, **NO_FILTERS))
+        found[name] = manifest["removed_by_reason"].get("minhash/near_duplicate", 0)
+    assert found["default"] == len(originals) and found["old"] < len(originals) // 2
