@@ -126,13 +126,14 @@ class TrainLoopConfig:
     steps: int = 200
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     log_every: int = 1
+    print_every: int = 10          # a progress line on the console (and the Slurm log) every this many steps
     eval_every: int = 50
     eval_batches: int = 8
 
     def validate(self) -> None:
-        if self.steps < 0 or self.log_every < 1 or self.eval_every < 0 or self.eval_batches < 1:
-            raise ConfigError("train.steps must be >= 0, train.log_every and train.eval_batches >= 1, "
-                              "train.eval_every >= 0 (0 = never)")
+        if self.steps < 0 or self.log_every < 1 or self.print_every < 1 or self.eval_every < 0 or self.eval_batches < 1:
+            raise ConfigError("train.steps must be >= 0, train.log_every, train.print_every and train.eval_batches "
+                              ">= 1, train.eval_every >= 0 (0 = never)")
 
 
 @dataclasses.dataclass

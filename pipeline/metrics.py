@@ -26,6 +26,20 @@ from common.atomic import atomic_write, write_text
 from common.config import to_dict
 from pipeline.config import TrainConfig
 
+def progress_line(record: dict[str, Any], total_steps: int, eta_s: float | None) -> str:
+    """One console line of a logged step: where the run is, how it learns, how fast, when it ends."""
+    parts = [f"step {record['step']}/{total_steps}", f"loss {record['loss']:.4f}", f"lr {record['lr']:.3g}",
+             f"grad_norm {record['grad_norm']:.3g}", f"{record['tokens_per_s']:,.0f} tokens/s"]
+    if record.get("mfu") is not None:
+        parts.append(f"MFU {100 * record['mfu']:.1f}%")
+    if record.get("val_loss") is not None:
+        parts.append(f"val_loss {record['val_loss']:.4f}")
+    if eta_s is not None:
+        minutes, seconds = divmod(int(eta_s), 60)
+        parts.append(f"ETA {minutes // 60}:{minutes % 60:02d}:{seconds:02d}")
+    return " | ".join(parts)
+
+
 def device_name() -> str | None:
     return torch.cuda.get_device_name() if torch.cuda.is_available() else None
 

@@ -28,7 +28,7 @@ from pipeline.data import TrainBatches, eval_micro_batches
 from pipeline.engines.base import TrainEngine
 from pipeline.engines.factory import build_engine
 from pipeline.hardware import peak_flops
-from pipeline.metrics import MetricsLogger, device_name, memory_mb, perplexity
+from pipeline.metrics import MetricsLogger, device_name, memory_mb, perplexity, progress_line
 from pipeline.model import Transformer
 from pipeline.parallel.consolidate import load_into_model
 from pipeline.parallel.layout import check_layout
@@ -151,6 +151,7 @@ class Trainer:
 
     def run(self) -> int:
         cfg, last_saved = self.cfg, self.step
+        first_step, loop_started = self.step, time.perf_counter()
         while self.step < cfg.train.steps:
             lr = self.engine.lr()
             started = time.perf_counter()
@@ -168,6 +169,9 @@ class Trainer:
                 if evaluate:
                     record.update(self.evaluate())
                 self.metrics.log(record)
+                if self.rank == 0 and (evaluate or is_last or self.step % cfg.train.print_every == 0):
+                    per_step = (time.perf_counter() - loop_started) / (self.step - first_step)
+                    print(progress_line(record, cfg.train.steps, per_step * (cfg.train.steps - self.step)), flush=True)
             stopping = dist.any_rank(self.stop.raised)
             if stopping or is_last or self.step % cfg.checkpoint.every == 0:
                 self.save()

@@ -123,8 +123,11 @@ def run_cli(*overrides: str, ranks: int = 1):
 @pytest.mark.slow
 def test_refusals_consolidation_and_init_from(packed, tmp_path):
     run = tmp_path / "run"
-    opts = {"parallel.zero_stage": 0, "train.steps": 8, "train.eval_every": 8}
+    opts = {"parallel.zero_stage": 0, "train.steps": 8, "train.eval_every": 8, "train.print_every": 4}
     assert train(tiny_overrides(packed, run, **opts), 1, tmp_path) == [0]
+    progress = [line for line in (tmp_path / "rank0.log").read_text().splitlines() if line.startswith("step ")]
+    assert [line.split(" | ")[0] for line in progress] == ["step 4/8", "step 8/8"]     # the console shows progress
+    assert "val_loss" in progress[-1] and "ETA 0:00:00" in progress[-1]
     out = tmp_path / "export" / "model.safetensors"
     checkpoint.consolidate(run, out)
     weights = load_file(out)

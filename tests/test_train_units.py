@@ -59,3 +59,12 @@ def test_rank_slices_make_up_the_same_global_batch_on_any_world_size(tmp_path):
     assert [b.shape for b in single.micro_batches(0)] == [(2, 17)] * 4
     evals = [eval_micro_batches(samples, 7, 2, r, 2) for r in range(2)]
     assert [len(e) for e in evals] == [2, 2] and sum(b.shape[0] for e in evals for b in e) == 6
+
+
+def test_progress_line_says_step_loss_speed_and_eta():
+    from pipeline.metrics import progress_line
+    record = {"step": 120, "loss": 6.2134, "lr": 3e-4, "grad_norm": 0.81, "tokens_per_s": 12345.6, "mfu": 0.384,
+              "val_loss": 6.1}
+    assert progress_line(record, 400, 3725.0) == ("step 120/400 | loss 6.2134 | lr 0.0003 | grad_norm 0.81 | "
+                                                  "12,346 tokens/s | MFU 38.4% | val_loss 6.1000 | ETA 1:02:05")
+    assert "MFU" not in progress_line({**record, "mfu": None}, 400, None)
