@@ -24,6 +24,13 @@ page, the SEO spam no rule names, is taught by self-supervision: into each kept 
 inserted at random places and labelled boilerplate. Each language gets its own
 weights (class-balanced, L2-regularised logistic regression fitted by Newton's method in
 numpy); the feature definitions (`LineFeatureConfig`) are saved with the weights.
+
+The model is fitted on physical lines, while the cleaner applies it to blocks (a hard-wrapped
+paragraph joined into one unit, see `dataprep.stages.lines.line_blocks`). That is deliberate:
+fitted on blocks instead, the wrapped fragments leave the content class, the model grows harsh
+on short unpunctuated lines and the web-page benchmark's test side fell from 0.966 body kept /
+0.932 spam dropped to 0.875 / 0.839 (`benchmarks/bench_web_pages.py`, measured when blocks
+came in). Blocks only change what the model is shown, not what it learnt.
 """
 from __future__ import annotations
 

@@ -15,12 +15,21 @@ p(boilerplate) from punctuation, length, stop-word density, coherence with the p
 sentences, keyword-list shapes and runs of short unpunctuated lines; lines at or above
 `model_threshold` go, counted as `lines.model` (the report shows examples of each reason).
 
+The model judges blocks, not physical lines, where text is hard-wrapped (books, mail, manuals,
+plain-text exports): each physical line of a wrapped paragraph is a fragment with no sentence
+end and looks like a link title on its own. `line_blocks` joins such a paragraph (and a table
+drawn with box characters) into one block, computes the features on it and gives every line
+of it the block's verdict; an attribution ("-- Mark Twain") takes the verdict of the quotation
+above it. Web pages hold a paragraph per line, far wider than any wrap width, with spam lines
+standing alone: there every line is its own block, as before.
+
 A document whose repeated lines would make up most of its non-chrome text is a duplicate of
 another document, not a page with chrome: its repeated lines are left for the dedup stages, so
 line cleaning never empties all copies of a duplicated document.
 """
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import re
 
@@ -62,6 +71,13 @@ COPYRIGHT_RE = re.compile(
 META_FIELD_RE = re.compile(r"(发布时间|发表时间|更新时间|时间|来源|作者|编辑|阅读|浏览|点击|评论)\s*[:：]")
 META_LINE_RE = re.compile(r"^(责任编辑|本文来源|文章来源|原标题|发布时间|发表时间|更新时间)\s*[:：]")
 DIGIT_RE = re.compile(r"\d")
+WRAP_SLACK = 1.1                               # a line up to 10% past the wrap width still fits it (CJK vs
+                                               # ASCII column counts, a long word kept whole)
+BOX_RE = re.compile(r"[\u2500-\u257f]")      # box-drawing: table rows, never a wrapped paragraph's width
+LOWER_START_RE = re.compile(r"[a-z]")
+ATTRIBUTION_RE = re.compile(r"(--|——|—|―)(?!-)\s*\S")   # "-- Mark Twain", "——《谚语》": who said the lines above
+HARD_END = set("。！？!?.…;；:：")             # a line ending so (closers aside) ends its sentence; a comma does not
+CLOSERS = "”’\"')）」』】]"
 BLANK_RUN_RE = re.compile(r"\n{3,}")
 
 
@@ -79,14 +95,35 @@ class LinesConfig:
     model_threshold: float = 0.55       # p(boilerplate) from which a line goes: the lowest value at which the
                                         # benchmark's train side (bench_web_pages.py) keeps >= 0.95 of body lines in
                                         # both languages; its test side was only measured, never tuned on
+    blocks: bool = True                 # the model judges hard-wrapped paragraphs as one block (see line_blocks);
+                                        # off = every physical line alone (a wrapped line is a fragment, no sentence)
+    wrap_percentile: float = 0.9        # a document's wrap width: this percentile of its line widths (columns,
+                                        # CJK = 2): in wrapped text most lines run up to it; table rows not counted
+    wrap_near: float = 0.75             # a line at least this share of the wrap width, not ending a sentence,
+                                        # was broken by the wrap and continues on the next line
+    min_wrap_width: int = 40            # wrap widths outside [min, max] columns are no wrap: poems and lists of
+    max_wrap_width: int = 100           # short lines, or web pages (a paragraph per line, far wider than any
+                                        # terminal or mail wrap of 60-80 columns)
+    block_threshold: float = 0.85       # p(boilerplate) from which a block of >= 2 lines goes: spam is one line, a
+                                        # wrapped paragraph or table is not; the line model, trained on single lines,
+                                        # gives the sample's wrapped prose (Debian manual) 0.55-0.8 and its command
+                                        # listings above 0.85 (measured on the sample; web pages have no such blocks)
+    min_wrapped_lines: int = 3          # a document is hard-wrapped when at least this many lines were broken by
+                                        # the wrap (near its width, no sentence end) and they outnumber the lines
+                                        # wider than the wrap width: on web pages with short lines a title or a
+                                        # spam line may come near the width once or twice, paragraphs run past it
 
     def validate(self) -> None:
         if self.min_docs < 2:
             raise ConfigError("lines.min_docs must be >= 2 (a line in one document is not repeated)")
         if not 0.0 < self.max_repeated_frac <= 1.0:
             raise ConfigError("lines.max_repeated_frac must be in (0, 1]")
-        if not 0.0 < self.model_threshold <= 1.0:
-            raise ConfigError("lines.model_threshold must be in (0, 1]")
+        if not 0.0 < self.model_threshold <= 1.0 or not 0.0 < self.block_threshold <= 1.0:
+            raise ConfigError("lines.model_threshold and lines.block_threshold must be in (0, 1]")
+        if not 0.0 < self.wrap_percentile <= 1.0 or not 0.0 < self.wrap_near <= 1.0:
+            raise ConfigError("lines.wrap_percentile and lines.wrap_near must be in (0, 1]")
+        if self.min_wrap_width > self.max_wrap_width:
+            raise ConfigError("lines.min_wrap_width must be <= lines.max_wrap_width")
 
 
 def line_key(line: str) -> str:
@@ -99,6 +136,68 @@ def line_keys(doc: Document, cfg: LinesConfig | None = None) -> list[str]:
     """Keys of the document's lines long enough to count (the runner counts each key once per doc)."""
     min_chars = (cfg or LinesConfig()).min_key_chars
     return [line_key(line) for line in doc.text.split("\n") if len(line.strip()) >= min_chars]
+
+
+def line_width(line: str) -> int:
+    """Display columns of a line: ASCII 1, CJK (3 UTF-8 bytes) 2."""
+    return (len(line) + len(line.encode("utf-8"))) // 2
+
+
+def _ends_hard(line: str) -> bool:
+    stripped = line.rstrip(CLOSERS)
+    return not stripped or stripped[-1] in HARD_END
+
+
+def line_blocks(lines: list[str], breaks: list, cfg: LinesConfig) -> tuple[list[str], list[int]]:
+    """Paragraphs joined into blocks, as jusText judges blocks: (block texts, the block of each line).
+
+    In a hard-wrapped document (`_wrap_width`) a line joins the next one when it does not end a
+    sentence and either reaches `wrap_near` of the wrap width or the next line starts in lower
+    case (an English sentence going on). In any document an attribution ("-- Mark Twain",
+    "——《谚语》") takes the verdict of the block above it, the quotation it belongs to (its text
+    is not added: the block's features, its sentence end first, are the quotation's). Web pages hold a
+    paragraph per line, far wider than a wrap, and their spam lines are short and stand alone:
+    they stay one block per line. A table drawn with box characters is one block (its rows are
+    cells, not sentences). Blank lines and lines with a truthy `breaks` entry (rule and corpus
+    verdicts) are blocks of their own. Joined Han text gets no space, other text one."""
+    stripped = [line.strip() for line in lines]
+    owner = list(range(len(lines)))
+    wrap = _wrap_width(lines, cfg)
+    if not wrap and not any(ATTRIBUTION_RE.match(s) or BOX_RE.search(s) for s in stripped):
+        return stripped, owner
+    near = cfg.wrap_near * wrap if wrap else float("inf")
+    units: list[str] = []
+    joining = table = False
+    for i, text in enumerate(stripped):
+        box = bool(text) and BOX_RE.search(text) is not None
+        if text and not breaks[i] and (box and table or joining and not box):
+            prev = units[-1]
+            units[-1] = prev + (text if ord(prev[-1]) > 0x2e7f and ord(text[0]) > 0x2e7f else " " + text)
+        elif not (text and not breaks[i] and units and units[-1] and not breaks[i - 1] and ATTRIBUTION_RE.match(text)):
+            units.append(text)
+        owner[i] = len(units) - 1       # an attribution shares the verdict of its quotation, not its text
+        joining = (wrap > 0 and bool(text) and not breaks[i] and i + 1 < len(lines) and not _ends_hard(text)
+                   and (line_width(lines[i].rstrip()) >= near or bool(LOWER_START_RE.match(stripped[i + 1])))
+                   and not box)
+        table = box and not breaks[i]
+    return units, owner
+
+
+def _wrap_width(lines: list[str], cfg: LinesConfig) -> int:
+    """The document's wrap width in columns, or 0 if it is not hard-wrapped: the `wrap_percentile`
+    of its line widths (table rows aside) within `min_wrap_width`..`max_wrap_width`, with at least
+    `min_wrapped_lines` lines broken by it (near it, no sentence end), more than run past it."""
+    rows = [(line_width(s), s) for s in (line.rstrip() for line in lines) if s.strip() and not BOX_RE.search(s)]
+    if not rows:
+        return 0
+    widths = sorted(w for w, _ in rows)
+    wrap = widths[int(cfg.wrap_percentile * (len(widths) - 1))]
+    if not cfg.min_wrap_width <= wrap <= cfg.max_wrap_width:
+        return 0
+    near = cfg.wrap_near * wrap
+    broken = sum(1 for w, s in rows if near <= w <= wrap and not _ends_hard(s))
+    wide = len(widths) - bisect.bisect_right(widths, wrap * WRAP_SLACK)
+    return wrap if broken >= max(cfg.min_wrapped_lines, wide + 1) else 0
 
 
 def _tokens(line: str) -> tuple[list[str], bool]:
@@ -185,10 +284,17 @@ class LineCleaner(Stage):
         kinds = classify_lines(lines, self.cfg)
         self._mark_repeated(lines, kinds, stats)
         if self.model is not None and lang in ("zh", "en"):
-            rows = line_features(lines, lang, self.model.features)
-            p = self.model.predict(rows, lang)
+            if self.cfg.blocks:
+                units, owner = line_blocks(lines, kinds, self.cfg)
+            else:
+                units, owner = lines, list(range(len(lines)))
+            p = self.model.predict(line_features(units, lang, self.model.features), lang)
+            threshold = [self.cfg.model_threshold] * len(units)
+            if len(units) < len(lines):
+                for u in set(owner[i] for i in range(1, len(lines)) if owner[i] == owner[i - 1] and lines[i].strip()):
+                    threshold[u] = self.cfg.block_threshold
             for i, line in enumerate(lines):
-                if kinds[i] is None and p[i] >= self.cfg.model_threshold and line.strip():
+                if kinds[i] is None and p[owner[i]] >= threshold[owner[i]] and line.strip():
                     kinds[i] = "model"
         return kinds
 
