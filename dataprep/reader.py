@@ -6,7 +6,8 @@ which stops at the first bad record with an `InputError` naming its file and lin
 same formats with the same meaning: a jsonl record or parquet row is a document, a .txt file is
 one document.
 
-Formats: jsonl / jsonl.gz / jsonl.zst (one JSON object per line), parquet, and .txt files
+Formats: jsonl / jsonl.gz / jsonl.zst (one JSON object per line), parquet, .arrow files (what
+`datasets.Dataset.save_to_disk` writes: give its directory as an input), and .txt files
 (one document per file). jsonl is read line by line here rather than with `datasets`:
 `datasets` (and pyarrow's JSON reader) fail the whole file on one broken line and do not
 report line numbers, while we want a quarantine record naming the file and line and the
@@ -34,6 +35,7 @@ import json
 from pathlib import Path
 from typing import IO, Iterator
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import zstandard
 
@@ -41,7 +43,8 @@ from common.config import ConfigError
 from dataprep.core import Document, Quarantine
 
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst")
-SUPPORTED = JSONL_SUFFIXES + (".parquet", ".txt")
+SUPPORTED = JSONL_SUFFIXES + (".parquet", ".arrow", ".txt")
+TABLE_KINDS = {".parquet": "parquet", ".arrow": "arrow"}
 
 
 @dataclasses.dataclass
@@ -49,7 +52,7 @@ class InputShard:
     """A contiguous slice of one input: records [start, start + count) of `path`."""
     index: int
     path: str
-    kind: str                  # "jsonl", "parquet", "txt" or "broken"
+    kind: str                  # "jsonl", "parquet", "arrow", "txt" or "broken"
     id_prefix: str             # ids of records without an id: f"{id_prefix}:{line}"
     start: int = 0             # first line / row / file index (0-based)
     count: int = 0
@@ -83,10 +86,15 @@ def expand_inputs(patterns: list[str]) -> list[tuple[str, str]]:
         for match in matches:
             path = Path(match)
             if path.is_dir():
-                for child in sorted(path.rglob("*")):
-                    if child.is_file() and _suffix(child.name):
-                        rel = child.relative_to(path.parent).as_posix()
-                        found.setdefault(child.as_posix(), _strip_suffix(rel))
+                files = [c for c in sorted(path.rglob("*")) if c.is_file()]
+                usable = [c for c in files if _suffix(c.name)]
+                if files and not usable:        # e.g. a directory of .json files: say so, do not read nothing
+                    kinds = sorted({"".join(c.suffixes) or c.name for c in files})
+                    raise ConfigError(f"input {match}: no readable files (found {', '.join(kinds[:8])}); "
+                                      f"supported: {', '.join(SUPPORTED)} (JSON lines must be named .jsonl)")
+                for child in usable:
+                    rel = child.relative_to(path.parent).as_posix()
+                    found.setdefault(child.as_posix(), _strip_suffix(rel))
             elif path.is_file():
                 if not _suffix(path.name):
                     raise ConfigError(f"input {match}: unsupported file type (use {', '.join(SUPPORTED)})")
@@ -137,14 +145,14 @@ def plan_shards(patterns: list[str], shard_size: int) -> list[InputShard]:
             txt_files.append((path, prefix))
             continue
         try:
-            if path.endswith(".parquet"):
-                total, offsets = pq.ParquetFile(path).metadata.num_rows, []
-            else:
+            kind = TABLE_KINDS.get(Path(path).suffix, "jsonl")
+            if kind == "jsonl":
                 total, offsets = _count_jsonl(path, shard_size)
+            else:
+                total, offsets = _table_rows(path, kind), []
         except Exception as exc:  # unreadable or corrupt file: quarantined as a whole
             add(path=path, kind="broken", id_prefix=prefix, count=1, error=f"{type(exc).__name__}: {exc}")
             continue
-        kind = "parquet" if path.endswith(".parquet") else "jsonl"
         for n, start in enumerate(range(0, total, shard_size)):
             offset = offsets[n] if path.endswith(".jsonl") else 0
             add(path=path, kind=kind, id_prefix=prefix, start=start,
@@ -154,6 +162,26 @@ def plan_shards(patterns: list[str], shard_size: int) -> list[InputShard]:
         add(path=chunk[0][0], kind="txt", id_prefix="", start=start, count=len(chunk),
             files=[p for p, _ in chunk], prefixes=[prefix for _, prefix in chunk])
     return shards
+
+
+def _table_rows(path: str, kind: str) -> int:
+    if kind == "parquet":
+        return pq.ParquetFile(path).metadata.num_rows
+    with pa.memory_map(path) as source:          # memory-mapped: counting reads no column data
+        return sum(batch.num_rows for batch in pa.ipc.open_stream(source))
+
+
+def _table_batches(path: str, kind: str, wanted: list[str]) -> Iterator[pa.RecordBatch]:
+    """Record batches of a parquet or arrow (IPC stream, as save_to_disk writes) file, with the wanted
+    columns that exist."""
+    if kind == "parquet":
+        pfile = pq.ParquetFile(path)
+        columns = [c for c in wanted if c in pfile.schema_arrow.names]
+        yield from pfile.iter_batches(columns=columns, batch_size=4096)
+        return
+    with pa.memory_map(path) as source:
+        for batch in pa.ipc.open_stream(source):
+            yield batch.select([c for c in wanted if c in batch.schema.names])
 
 
 def _decode(raw: bytes) -> tuple[str, bool]:
@@ -189,7 +217,7 @@ class ShardReader:
             self.records += 1
             self.quarantined.append(Quarantine(self.shard.path, None, f"cannot read file: {self.shard.error}"))
             return
-        yield from {"jsonl": self._jsonl, "parquet": self._parquet, "txt": self._txt}[kind]()
+        yield from {"jsonl": self._jsonl, "parquet": self._table, "arrow": self._table, "txt": self._txt}[kind]()
 
     def _quarantine(self, line: int | None, error: str) -> None:
         self.quarantined.append(Quarantine(self.shard.path, line, error))
@@ -250,15 +278,13 @@ class ShardReader:
             self.records += 1
             self._quarantine(line + 1, f"corrupt or truncated file, rest of it skipped: {exc}")
 
-    def _parquet(self) -> Iterator[Document]:
+    def _table(self) -> Iterator[Document]:
+        """Rows [start, start + count) of a parquet or arrow file; a row number is reported as the line."""
         shard = self.shard
         try:
-            pfile = pq.ParquetFile(shard.path)
-            names = pfile.schema_arrow.names
             wanted = (self.text_field, self.id_field, *self.carry, *([self.source_field] if self.source_field else []))
-            columns = [c for c in dict.fromkeys(wanted) if c in names]
             row = 0
-            for batch in pfile.iter_batches(columns=columns, batch_size=4096):
+            for batch in _table_batches(shard.path, shard.kind, list(dict.fromkeys(wanted))):
                 end = row + batch.num_rows
                 if end > shard.start and row < shard.start + shard.count:
                     lo, hi = max(shard.start - row, 0), min(shard.start + shard.count - row, batch.num_rows)
@@ -272,7 +298,7 @@ class ShardReader:
                     break
         except (OSError, ValueError) as exc:
             self.records += 1
-            self._quarantine(None, f"cannot read parquet file: {exc}")
+            self._quarantine(None, f"cannot read {shard.kind} file: {exc}")
 
     def _txt(self) -> Iterator[Document]:
         for path, prefix in zip(self.shard.files, self.shard.prefixes):

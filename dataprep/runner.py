@@ -402,6 +402,12 @@ def step_finalize(run: Run) -> dict[str, Any]:
     if docs_in != kept + removed + n_quarantined:
         raise RunError(f"accounting broken in {run.out}: docs_in {docs_in} != kept {kept} + removed "
                        f"{removed} + quarantined {n_quarantined}")
+    if docs_in == 0:
+        raise RunError(f"no records in the inputs {run.cfg.inputs}: are they empty files?")
+    if n_quarantined == docs_in:
+        first = "; ".join(quarantine_summary(run.out, 3))
+        raise RunError(f"every one of the {docs_in} input records was quarantined (e.g. {first}): check "
+                       f"text_field ({run.cfg.text_field!r}) and the input format; details in {run.out}/quarantine.jsonl")
     write_json(run.out / "manifest.json", manifest)
     for directory in [run.out, run.out / "clean", *(p for p in (run.out / "work").rglob("*") if p.is_dir())]:
         clean_stale_tmp(directory)

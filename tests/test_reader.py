@@ -46,3 +46,17 @@ def test_cleaned_shards_keep_their_source_and_lang(tmp_path):
 def test_no_files_is_an_error(tmp_path):
     with pytest.raises(InputError, match="no input files"):
         list(iter_documents([str(tmp_path)]))
+
+
+def test_a_save_to_disk_dataset_is_read_with_its_columns(tmp_path):
+    from datasets import Dataset
+    Dataset.from_dict({"id": ["a", "b"], "content": ["第一条", "second"]}).save_to_disk(str(tmp_path / "ds"))
+    docs = list(iter_documents([str(tmp_path / "ds")], text_field="content"))
+    assert [(d.id, d.text) for d in docs] == [("a", "第一条"), ("b", "second")]
+
+
+def test_a_directory_without_readable_files_is_named(tmp_path):
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "a.json").write_text('{"text": "x"}\n', encoding="utf-8")
+    with pytest.raises(InputError, match=r"corpus: no readable files \(found \.json\).*named \.jsonl"):
+        list(iter_documents([str(tmp_path / "corpus")]))
