@@ -4,7 +4,8 @@ Steps, in order ("map" steps work shard by shard and take `--task I --ntasks N`:
 does the shards whose index % N == I; "reduce" steps are global and run once):
 
   plan       reduce  <out>/plan.json: the input shards (records [start, start+count) of a file)
-                     and the settings hash; a rerun with other settings is refused.
+                     and the settings hash (a rerun with other settings is refused), and
+                     <out>/config.yaml: every setting of the run, defaults included.
   read       map     work/read/shard-K/: read + quarantine + size checks + normalise ->
                      docs.parquet, linecounts.parquet (normalised-line key -> #docs, for the
                      line cleaner), removed.jsonl, quarantine.jsonl, stats.json.
@@ -49,8 +50,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from common.atomic import atomic_write, clean_stale_tmp, write_json
-from common.config import ConfigError
+from common.atomic import atomic_write, clean_stale_tmp, write_json, write_text
+from common.config import ConfigError, dump_yaml
 from dataprep import steps as data_steps
 from dataprep.config import DataConfig
 from dataprep.core import Document, Quarantine, Stage, StageStats
@@ -168,6 +169,7 @@ def step_plan(run: Run) -> None:
                               f"{settings}): choose another output directory or delete that one")
         return
     shards = plan_shards(run.cfg.inputs, run.cfg.shard_size)
+    write_text(run.out / "config.yaml", dump_yaml(run.cfg))     # every setting, defaults resolved
     write_json(path, {"settings_hash": settings, "inputs": run.cfg.inputs,
                       "shards": [s.to_json() for s in shards]})
 

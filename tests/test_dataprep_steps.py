@@ -48,6 +48,10 @@ def test_documented_custom_filter_runs_as_a_step(tmp_path, monkeypatch):
     table = pq.read_table(tmp_path / "out" / manifest["outputs"]["clean"][0])
     assert table.column_names == ["id", "text", "source", "lang", "urls"]      # the declared column
     assert manifest["docs_in"] == manifest["kept"] + manifest["removed"] == 10
+    from common.config import load_config
+    from dataprep.config import DataConfig
+    saved = load_config(DataConfig, tmp_path / "out" / "config.yaml")      # the resolved settings, reloadable
+    assert saved.settings_hash() == cfg.settings_hash() and saved.steps[1].params == {"max_urls": 3}
 
 
 def test_steps_after_dedup_run_in_the_write_pass_on_survivors_only(tmp_path):
