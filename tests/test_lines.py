@@ -13,7 +13,7 @@ import pytest
 from common.config import ConfigError, load_config
 from dataprep.core import Document, StageStats
 from dataprep.stages import line_model
-from dataprep.stages.lines import LineCleaner, LinesConfig, line_key, line_keys
+from dataprep.stages.lines import LineCleaner, LinesConfig, classify_lines, line_key, line_keys
 from dataprep.stages.quality import QualityConfig, QualityFilter
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
@@ -107,6 +107,10 @@ def test_line_keys_fold_digits_case_and_spaces_and_skip_short_lines():
 def test_config_validation():
     with pytest.raises(ConfigError, match="min_docs must be >= 2"):
         load_config(LinesConfig, data={"min_docs": 1})
+    with pytest.raises(ConfigError, match="min_wrap_width"):
+        load_config(LinesConfig, data={"min_wrap_width": 120})
+    with pytest.raises(ConfigError, match="block_threshold"):
+        load_config(LinesConfig, data={"block_threshold": 1.5})
 
 
 def seo_spam_lines() -> list[str]:
@@ -163,3 +167,86 @@ def test_model_config_errors(tmp_path):
         load_config(LinesConfig, data={"model_threshold": 0})
     with pytest.raises(ConfigError, match="not found"):
         LineCleaner(LinesConfig(model=str(tmp_path / "missing.json")), set())
+
+
+# ---- hard-wrapped text: the model judges paragraphs (blocks), not physical lines -------------
+
+WRAPPED_ZH = [
+    "去年秋天，街道把一处闲置的仓库改造成了社区食堂，主要为附近的老年人提供午餐和晚餐。食堂每天供应两荤两素一汤，"
+    "六十岁以上的老人凭卡就餐还能享受优惠，不少独居老人从此不用再为做饭发愁。",
+    "为了让饭菜更合老人的口味，食堂定期请居民代表试吃，根据大家的意见调整菜品的咸淡和软硬，还专门为患有糖尿病和"
+    "高血压的老人准备了少油少盐的套餐。",
+    "除了堂食，食堂还为行动不便的老人提供送餐上门服务，志愿者每天中午把饭菜送到老人家中，顺便看看老人的身体状况，"
+    "遇到问题及时告诉社区工作人员。",
+    "街道负责人表示，下一步将在另外两个社区开设食堂，并尝试引入社会力量参与运营，让更多老人在家门口吃上热乎饭，"
+    "也让社区食堂能够长期办下去。",
+]
+WRAPPED_ZH_SPAM = ["首页 | 本地 | 民生 | 教育 | 房产", "合肥美容院哪家好", "南宁少儿英语培训机构前十强有哪些",
+                   "南宁少儿英语培训一年多少钱", "第1篇：夏天吃西瓜的五大禁忌", "第2篇：工资卡被冻结怎么办",
+                   "贵阳二手车回收价格怎么样", "七星彩第24056期开奖 3 8 1 6 0 2 9", "标签：社区 食堂 养老",
+                   "版权所有 © 2024 城市生活网"]
+WRAPPED_EN = [
+    "Home is where the heart is, they say, and for the Okafor family home is a narrow boat on the Grand Union Canal. "
+    "They bought the boat in 2019 after selling their flat in Birmingham, and have not looked back since, although "
+    "the first winter on the water was harder than any of them expected.",
+    "Share the load, says Grace, is the first rule on board: everyone empties the water tank, everyone takes a turn "
+    "at the tiller and everyone cooks, even the youngest, who is nine and specialises in pancakes that the whole "
+    "towpath seems to smell.",
+    "Contact with the neighbours is easy when your neighbours moor ten feet away. In the summer the families along "
+    "their stretch of the canal share tools, lifts to the shops and, on warm evenings, long dinners on the bank that "
+    "carry on well after dark.",
+]
+WRAPPED_EN_SPAM = ["Home | News | Opinion | Sport | Culture | Sign in", "Share this article: Facebook Twitter Email",
+                   "cheap roofing company Denver near me", "Powerball results 4 18 27 33 61 PB 9",
+                   "divorce lawyer Seattle reviews 2024", "Copyright © 2024 Midlands Post. All rights reserved."]
+
+
+def wrapped_page(lang: str) -> tuple[list[str], set[str]]:
+    """A page whose article is hard-wrapped (zh at 30 characters = 60 columns, en at 60 columns),
+    with spam lines between its paragraphs and around it: (lines, the spam lines)."""
+    import textwrap
+    paras, spam = (WRAPPED_ZH, WRAPPED_ZH_SPAM) if lang == "zh" else (WRAPPED_EN, WRAPPED_EN_SPAM)
+    wrap = (lambda p: [p[i:i + 30] for i in range(0, len(p), 30)]) if lang == "zh" else (lambda p: textwrap.wrap(p, 60))
+    lines = spam[:2] + ["社区食堂开到了家门口" if lang == "zh" else "Life on the water"]
+    rest = spam[2:]
+    for k, para in enumerate(paras):
+        lines += wrap(para)
+        for _ in range(2 if k % 2 == 0 else 1):
+            if rest and k < len(paras) - 1:
+                lines.append(rest.pop(0))
+    return lines + rest, set(spam)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_hard_wrapped_prose_is_kept_and_spam_between_it_dropped(lang):
+    lines, spam = wrapped_page(lang)
+    body = [line for line in lines if line not in spam]
+    assert sum(1 for line in body if not line.rstrip().endswith(("。", "."))) >= 6    # fragments, no sentence end
+    kept, _ = clean(["\n".join(lines)], LinesConfig(), set())
+    assert kept[0].text.split("\n") == body
+    # judged line by line, fragments of the wrapped paragraphs go as if they were link titles
+    kept, stats = clean(["\n".join(lines)], LinesConfig(blocks=False), set())
+    lost = [line for line in body if line not in kept[0].text.split("\n")]
+    assert lost and stats.counters["lines.model"] > len(spam) - 3
+
+
+def test_blocks_join_wrapped_paragraphs_only():
+    from dataprep.stages.lines import line_blocks
+    cfg = LinesConfig()
+    lines, spam = wrapped_page("en")
+    units, owner = line_blocks(lines, classify_lines(lines, cfg), cfg)     # rule verdicts break blocks
+    assert all(owner.count(owner[i]) == 1 for i, line in enumerate(lines) if line in spam)   # spam stands alone
+    assert [u for u in units if u[:4] in ("Home", "Shar", "Cont")] == lines[:2] + WRAPPED_EN
+    zh, _ = wrapped_page("zh")
+    assert WRAPPED_ZH[2] in line_blocks(zh, [None] * len(zh), cfg)[0]                      # Han joined with no space
+    # a web page: a paragraph per line, far wider than any wrap; nothing is joined
+    web = page("seo_zh").split("\n")
+    assert line_blocks(web, [None] * len(web), cfg)[1] == list(range(len(web)))
+    # a flagged line (rule or corpus verdict) is never joined; an attribution goes with its quotation
+    quote = ["Anyone who has never made a mistake has never tried anything", "new.", "-- Albert Einstein", "",
+             "+------+", "│ a │ b │", "│ c │ d │"] + [WRAPPED_EN[1][:58]] * 3
+    units, owner = line_blocks(quote, [None] * len(quote), cfg)
+    assert owner[2] == owner[0] and units[owner[0]].endswith("new.")
+    assert owner[5] == owner[6] != owner[4]
+    flagged = [None, "nav"] + [None] * (len(quote) - 2)
+    assert line_blocks(quote, flagged, cfg)[1][1] != line_blocks(quote, flagged, cfg)[1][0]

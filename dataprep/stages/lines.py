@@ -74,9 +74,10 @@ DIGIT_RE = re.compile(r"\d")
 WRAP_SLACK = 1.1                               # a line up to 10% past the wrap width still fits it (CJK vs
                                                # ASCII column counts, a long word kept whole)
 BOX_RE = re.compile(r"[\u2500-\u257f]")      # box-drawing: table rows, never a wrapped paragraph's width
-LOWER_START_RE = re.compile(r"[a-z]")
 ATTRIBUTION_RE = re.compile(r"(--|——|—|―)(?!-)\s*\S")   # "-- Mark Twain", "——《谚语》": who said the lines above
-HARD_END = set("。！？!?.…;；:：")             # a line ending so (closers aside) ends its sentence; a comma does not
+ATTRIBUTION_LINE_RE = re.compile(r"^(--|——|—|―)(?!-)[^\S\n]*\S", re.MULTILINE)
+HARD_END = set("。！？!?.…")                   # a line ending so (closers aside) ends its sentence; a comma,
+                                               # colon or semicolon at the wrap does not
 CLOSERS = "”’\"')）」』】]"
 BLANK_RUN_RE = re.compile(r"\n{3,}")
 
@@ -152,8 +153,9 @@ def line_blocks(lines: list[str], breaks: list, cfg: LinesConfig) -> tuple[list[
     """Paragraphs joined into blocks, as jusText judges blocks: (block texts, the block of each line).
 
     In a hard-wrapped document (`_wrap_width`) a line joins the next one when it does not end a
-    sentence and either reaches `wrap_near` of the wrap width or the next line starts in lower
-    case (an English sentence going on). In any document an attribution ("-- Mark Twain",
+    sentence and reaches `wrap_near` of the wrap width. (Joining a short line to a next one that
+    starts in lower case was tried and dropped: it merges adjacent keyword lines, "best plumber
+    in Austin" + "cheap roofing company Denver near me", into one block.) In any document an attribution ("-- Mark Twain",
     "——《谚语》") takes the verdict of the block above it, the quotation it belongs to (its text
     is not added: the block's features, its sentence end first, are the quotation's). Web pages hold a
     paragraph per line, far wider than a wrap, and their spam lines are short and stand alone:
@@ -162,41 +164,41 @@ def line_blocks(lines: list[str], breaks: list, cfg: LinesConfig) -> tuple[list[
     verdicts) are blocks of their own. Joined Han text gets no space, other text one."""
     stripped = [line.strip() for line in lines]
     owner = list(range(len(lines)))
-    wrap = _wrap_width(lines, cfg)
-    if not wrap and not any(ATTRIBUTION_RE.match(s) or BOX_RE.search(s) for s in stripped):
+    whole = "\n".join(stripped)
+    box = [BOX_RE.search(s) is not None for s in stripped] if BOX_RE.search(whole) else [False] * len(lines)
+    widths = [line_width(line.rstrip()) if s else 0 for line, s in zip(lines, stripped)]
+    wrap = _wrap_width(widths, stripped, box, cfg)
+    if not wrap and not any(box) and not ATTRIBUTION_LINE_RE.search(whole):
         return stripped, owner
     near = cfg.wrap_near * wrap if wrap else float("inf")
     units: list[str] = []
     joining = table = False
     for i, text in enumerate(stripped):
-        box = bool(text) and BOX_RE.search(text) is not None
-        if text and not breaks[i] and (box and table or joining and not box):
+        if text and not breaks[i] and (table if box[i] else joining):
             prev = units[-1]
             units[-1] = prev + (text if ord(prev[-1]) > 0x2e7f and ord(text[0]) > 0x2e7f else " " + text)
         elif not (text and not breaks[i] and units and units[-1] and not breaks[i - 1] and ATTRIBUTION_RE.match(text)):
             units.append(text)
         owner[i] = len(units) - 1       # an attribution shares the verdict of its quotation, not its text
-        joining = (wrap > 0 and bool(text) and not breaks[i] and i + 1 < len(lines) and not _ends_hard(text)
-                   and (line_width(lines[i].rstrip()) >= near or bool(LOWER_START_RE.match(stripped[i + 1])))
-                   and not box)
-        table = box and not breaks[i]
+        joining = (wrap > 0 and bool(text) and not breaks[i] and not box[i] and i + 1 < len(lines)
+                   and not _ends_hard(text) and widths[i] >= near)
+        table = box[i] and not breaks[i]
     return units, owner
 
 
-def _wrap_width(lines: list[str], cfg: LinesConfig) -> int:
+def _wrap_width(widths: list[int], stripped: list[str], box: list[bool], cfg: LinesConfig) -> int:
     """The document's wrap width in columns, or 0 if it is not hard-wrapped: the `wrap_percentile`
     of its line widths (table rows aside) within `min_wrap_width`..`max_wrap_width`, with at least
     `min_wrapped_lines` lines broken by it (near it, no sentence end), more than run past it."""
-    rows = [(line_width(s), s) for s in (line.rstrip() for line in lines) if s.strip() and not BOX_RE.search(s)]
+    rows = sorted(w for w, s, b in zip(widths, stripped, box) if s and not b)
     if not rows:
         return 0
-    widths = sorted(w for w, _ in rows)
-    wrap = widths[int(cfg.wrap_percentile * (len(widths) - 1))]
+    wrap = rows[int(cfg.wrap_percentile * (len(rows) - 1))]
     if not cfg.min_wrap_width <= wrap <= cfg.max_wrap_width:
         return 0
     near = cfg.wrap_near * wrap
-    broken = sum(1 for w, s in rows if near <= w <= wrap and not _ends_hard(s))
-    wide = len(widths) - bisect.bisect_right(widths, wrap * WRAP_SLACK)
+    broken = sum(1 for w, s, b in zip(widths, stripped, box) if near <= w <= wrap and not b and not _ends_hard(s))
+    wide = len(rows) - bisect.bisect_right(rows, wrap * WRAP_SLACK)
     return wrap if broken >= max(cfg.min_wrapped_lines, wide + 1) else 0
 
 
