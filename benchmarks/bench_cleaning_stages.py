@@ -22,8 +22,10 @@ from sample_corpus import sample_documents
 
 
 def load(inputs: Path) -> list[Document]:
-    """Readable records with text, normalised as the runner does, tagged with their noise kind."""
-    return [Document(d.id, normalize_text(d.text)[0], d.source, {"noise": str(d.meta.get("noise", "real")).split(":")[0]})
+    """Readable records with text, normalised as the runner does, tagged with their noise kind
+    ("real": no synthetic change) and origin."""
+    return [Document(d.id, normalize_text(d.text)[0], d.source,
+                     {"noise": str(d.meta.get("noise") or "real").split(":")[0], "origin": d.meta.get("origin")})
             for d in sample_documents(inputs) if d.text.strip()]
 
 

@@ -3,8 +3,14 @@
 Pages come from benchmarks/webpages.py (deterministic for --seed; train side and test side
 share no article text and no spam vocabulary or template). Reports, per side:
 
-* our line cleaner, rules only (today's stage before the model) and rules + line model: share
-  of body lines kept and of spam lines dropped, per spam kind and per language;
+* our line cleaner, rules only (today's stage before the model), rules + line model judging every
+  physical line alone (before blocks) and rules + line model judging blocks (hard-wrapped
+  paragraphs joined; the default): share of body lines kept and of spam lines dropped, per spam
+  kind and per language; and how many page lines the block logic joins (none should mix body
+  and spam);
+* genuine text removed: the share of lines and characters of the sample corpus's real records
+  (fortunes, the hard-wrapped Debian Reference, Botchan) the line stage removes, per origin,
+  per physical line (before) and per block (now), tables and attributions apart;
 * datatrove's C4 filter as the line-level peer (its line rules alone: min_num_sentences off),
   and C4 / Gopher quality / Gopher repetition / FineWeb as page-level filters, on the raw
   pages and on the pages our line cleaner left;
@@ -34,7 +40,9 @@ from webpages import build  # noqa: E402
 
 from common.config import load_config  # noqa: E402
 from dataprep.core import Document, StageStats  # noqa: E402
-from dataprep.stages.lines import LineCleaner, LinesConfig, line_keys  # noqa: E402
+from dataprep.stages.lines import (ATTRIBUTION_RE, BOX_RE, LineCleaner, LinesConfig, classify_lines,  # noqa: E402
+                                   line_blocks, line_keys)
+from dataprep.stages.normalize import detect_lang  # noqa: E402
 
 BODY = ("body", "title")
 
@@ -137,6 +145,54 @@ def full_run(pages: list[dict]) -> tuple[dict[str, str], str]:
     return removed, " -> ".join(steps)
 
 
+def real_text_loss(docs: list[Document], repeated: set[str], configs: dict[str, LinesConfig]
+                   ) -> dict[str, dict[str, Counter]]:
+    """Genuine text the line cleaner removes: the sample's real records (no synthetic noise), per
+    config, per origin: non-empty lines and their characters, all and removed; box-drawing table
+    rows counted apart (an accepted loss), attributions ("-- Mark Twain") too."""
+    out: dict[str, dict[str, Counter]] = {}
+    real = [d for d in docs if d.meta["noise"] == "real"]
+    for name, cfg in configs.items():
+        cleaner, stats = LineCleaner(cfg, repeated), StageStats("lines")
+        per: dict[str, Counter] = defaultdict(Counter)
+        for doc in real:
+            lines = doc.text.split("\n")
+            for line, kind in zip(lines, cleaner.judge(lines, detect_lang(doc.text), stats)):
+                text = line.strip()
+                if not text:
+                    continue
+                part = "box" if BOX_RE.search(text) else "attribution" if ATTRIBUTION_RE.match(text) else "prose"
+                for origin in (doc.meta["origin"], "all"):
+                    c = per[origin]
+                    c["lines"] += 1
+                    c["chars"] += len(text)
+                    c[f"chars:{part}"] += len(text)
+                    if kind:
+                        c["lines_removed"] += 1
+                        c["chars_removed"] += len(text)
+                        c[f"chars_removed:{part}"] += len(text)
+        out[name] = per
+    return out
+
+
+def block_merges(pages: list[dict], cfg: LinesConfig) -> Counter:
+    """Lines the block logic joins on the labelled pages, and how many sit in a block mixing
+    body and spam lines (spam merged into a paragraph would share its verdict)."""
+    out: Counter = Counter()
+    for page in pages:
+        lines = page["text"].split("\n")
+        _, owner = line_blocks(lines, classify_lines(lines, cfg), cfg)
+        groups: dict[int, set[str]] = defaultdict(set)
+        for label, block in zip(page["labels"], owner):
+            groups[block].add("body" if label in BODY else "spam")
+        sizes = Counter(owner)
+        for block in owner:
+            if sizes[block] > 1:
+                out["joined"] += 1
+                out["mixed"] += len(groups[block]) > 1
+    return out
+
+
 def cpu_rate(cleaner: LineCleaner, docs: list[Document]) -> float:
     """Characters per CPU second of the line stage (best of 3)."""
     chars = sum(len(d.text) for d in docs)
@@ -185,7 +241,9 @@ def main() -> None:
     cfg = LinesConfig()
     rules_cfg = LinesConfig(model_enabled=False)
     repeated = repeated_keys(docs, cfg)
-    cleaners = {"rules": LineCleaner(rules_cfg, repeated), "rules + model": LineCleaner(cfg, repeated)}
+    lines_cfg = LinesConfig(blocks=False)     # the model on every physical line alone (before blocks)
+    cleaners = {"rules": LineCleaner(rules_cfg, repeated), "rules + model, per line": LineCleaner(lines_cfg, repeated),
+                "rules + model": LineCleaner(cfg, repeated)}
 
     print(f"# Web pages: line cleaning\n\n`python benchmarks/bench_web_pages.py --seed {args.seed} --pages {args.pages}`"
           f" on {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
@@ -209,6 +267,10 @@ def main() -> None:
             print(f"| {side} | {name} | {rate(s['body'])} | {rate(s['body:zh'])} | {rate(s['body:en'])} | "
                   f"{rate(s['kind:title'])} | {rate(s['spam'], False)} | {rate(s['spam:zh'], False)} | "
                   f"{rate(s['spam:en'], False)} |")
+
+    merges = block_merges(pages, cfg)
+    print(f"\nBlocks on these pages: {merges['joined']} lines joined into multi-line blocks, {merges['mixed']} of them "
+          f"in a block that mixes body and spam lines.")
 
     print("\n## Spam dropped per kind (rules + model; datatrove C4 line rules beside)\n")
     print("| kind | lang | train lines | train dropped | test lines | test dropped | C4 test dropped |")
@@ -252,16 +314,39 @@ def main() -> None:
     except Exception as exc:  # the runner is being restructured; say so instead of hiding the table
         print(f"\n`dataprep run` chain failed: {type(exc).__name__}: {exc}")
 
-    print("\n## Line stage speed (CPU characters / second, best of 3)\n")
     sample = load_sample(args.sample)
     sample_repeated = repeated_keys(sample, cfg)
-    print("| input | chars | rules only | rules + model | ratio |")
-    print("|---|---|---|---|---|")
+    print("\n## Genuine text removed: the sample corpus's real records\n")
+    print("Real records of data/sample/raw (no synthetic noise: fortunes incl. the hard-wrapped Chinese Debian "
+          "Reference, English fortunes, Botchan), normalised, repeated-line keys counted over the whole sample. "
+          "Share removed by the line stage, model per physical line (before) / per block (now); box-drawing "
+          "table rows and attributions are accepted losses, shown apart.\n")
+    loss = real_text_loss(sample, sample_repeated, {"before": lines_cfg, "now": cfg})
+    print("| origin | lines | chars | lines removed before / now | chars removed before / now | "
+          "prose chars (no tables, attributions) removed before / now | table chars removed before / now |")
+    print("|---|---|---|---|---|---|---|")
+    share = lambda c, k, n: f"{c[k] / c[n]:.1%}" if c[n] else "-"      # noqa: E731
+    for origin in sorted(loss["now"], key=lambda o: (o == "all", o)):
+        b, a = loss["before"][origin], loss["now"][origin]
+        print(f"| {origin} | {a['lines']:,} | {a['chars']:,} | {share(b, 'lines_removed', 'lines')} / "
+              f"{share(a, 'lines_removed', 'lines')} | {share(b, 'chars_removed', 'chars')} / "
+              f"{share(a, 'chars_removed', 'chars')} | {share(b, 'chars_removed:prose', 'chars:prose')} / "
+              f"{share(a, 'chars_removed:prose', 'chars:prose')} | {share(b, 'chars_removed:box', 'chars:box')} / "
+              f"{share(a, 'chars_removed:box', 'chars:box')} |")
+    a = loss["now"]["all"]
+    print(f"\nAll real records, now: {share(a, 'chars_removed', 'chars')} of the characters removed; without "
+          f"box-drawing tables {(a['chars_removed'] - a['chars_removed:box']) / (a['chars'] - a['chars:box']):.1%} "
+          f"(attributions {a['chars_removed:attribution'] / (a['chars'] - a['chars:box']):.1%} of it).")
+
+    print("\n## Line stage speed (CPU characters / second, best of 3)\n")
+    print("| input | chars | rules only | rules + model per line | rules + model (blocks) | ratio to rules only |")
+    print("|---|---|---|---|---|---|")
     for name, data, rep in (("these pages", docs, repeated), ("sample corpus", sample, sample_repeated)):
         before = cpu_rate(LineCleaner(rules_cfg, rep), data)
+        per_line = cpu_rate(LineCleaner(lines_cfg, rep), data)
         after = cpu_rate(LineCleaner(cfg, rep), data)
-        print(f"| {name} | {sum(len(d.text) for d in data):,} | {before / 1e6:.2f} M | {after / 1e6:.2f} M | "
-              f"{after / before:.2f} |")
+        print(f"| {name} | {sum(len(d.text) for d in data):,} | {before / 1e6:.2f} M | {per_line / 1e6:.2f} M | "
+              f"{after / 1e6:.2f} M | {after / before:.2f} |")
     print("\nWhole `dataprep run` on the sample corpus (all default steps, num_workers=1), line model off / on:\n")
     print("| line model | wall s | CPU s | docs kept |")
     print("|---|---|---|---|")
