@@ -71,8 +71,6 @@ COPYRIGHT_RE = re.compile(
 META_FIELD_RE = re.compile(r"(发布时间|发表时间|更新时间|时间|来源|作者|编辑|阅读|浏览|点击|评论)\s*[:：]")
 META_LINE_RE = re.compile(r"^(责任编辑|本文来源|文章来源|原标题|发布时间|发表时间|更新时间)\s*[:：]")
 DIGIT_RE = re.compile(r"\d")
-WRAP_SLACK = 1.1                               # a line up to 10% past the wrap width still fits it (CJK vs
-                                               # ASCII column counts, a long word kept whole)
 BOX_RE = re.compile(r"[\u2500-\u257f]")      # box-drawing: table rows, never a wrapped paragraph's width
 ATTRIBUTION_RE = re.compile(r"(--|——|—|―)(?!-)\s*\S")   # "-- Mark Twain", "——《谚语》": who said the lines above
 ATTRIBUTION_LINE_RE = re.compile(r"^(--|——|—|―)(?!-)[^\S\n]*\S", re.MULTILINE)
@@ -109,6 +107,8 @@ class LinesConfig:
                                         # wrapped paragraph or table is not; the line model, trained on single lines,
                                         # gives the sample's wrapped prose (Debian manual) 0.55-0.8 and its command
                                         # listings above 0.85 (measured on the sample; web pages have no such blocks)
+    wrap_slack: float = 1.1             # a line up to this factor of the wrap width still fits it (CJK vs ASCII
+                                        # column counts, a long word kept whole); wider lines run past the wrap
     min_wrapped_lines: int = 3          # a document is hard-wrapped when at least this many lines were broken by
                                         # the wrap (near its width, no sentence end) and they outnumber the lines
                                         # wider than the wrap width: on web pages with short lines a title or a
@@ -125,6 +125,8 @@ class LinesConfig:
             raise ConfigError("lines.wrap_percentile and lines.wrap_near must be in (0, 1]")
         if self.min_wrap_width > self.max_wrap_width:
             raise ConfigError("lines.min_wrap_width must be <= lines.max_wrap_width")
+        if self.wrap_slack < 1.0:
+            raise ConfigError("lines.wrap_slack must be >= 1")
 
 
 def line_key(line: str) -> str:
@@ -153,11 +155,12 @@ def line_blocks(lines: list[str], breaks: list, cfg: LinesConfig) -> tuple[list[
     """Paragraphs joined into blocks, as jusText judges blocks: (block texts, the block of each line).
 
     In a hard-wrapped document (`_wrap_width`) a line joins the next one when it does not end a
-    sentence and reaches `wrap_near` of the wrap width. (Joining a short line to a next one that
-    starts in lower case was tried and dropped: it merges adjacent keyword lines, "best plumber
-    in Austin" + "cheap roofing company Denver near me", into one block.) In any document an attribution ("-- Mark Twain",
-    "——《谚语》") takes the verdict of the block above it, the quotation it belongs to (its text
-    is not added: the block's features, its sentence end first, are the quotation's). Web pages hold a
+    sentence (a comma, colon or semicolon does not end one) and reaches `wrap_near` of the wrap
+    width. Joining a short line to a next one that starts in lower case was tried and dropped:
+    it merges adjacent keyword lines ("best plumber in Austin" + "cheap roofing company Denver
+    near me") into one block. In any document an attribution ("-- Mark Twain", "——《谚语》")
+    takes the verdict of the block above it, the quotation it belongs to (its text is not added:
+    the block's features, its sentence end first, are the quotation's). Web pages hold a
     paragraph per line, far wider than a wrap, and their spam lines are short and stand alone:
     they stay one block per line. A table drawn with box characters is one block (its rows are
     cells, not sentences). Blank lines and lines with a truthy `breaks` entry (rule and corpus
@@ -198,7 +201,7 @@ def _wrap_width(widths: list[int], stripped: list[str], box: list[bool], cfg: Li
         return 0
     near = cfg.wrap_near * wrap
     broken = sum(1 for w, s, b in zip(widths, stripped, box) if near <= w <= wrap and not b and not _ends_hard(s))
-    wide = len(rows) - bisect.bisect_right(rows, wrap * WRAP_SLACK)
+    wide = len(rows) - bisect.bisect_right(rows, wrap * cfg.wrap_slack)
     return wrap if broken >= max(cfg.min_wrapped_lines, wide + 1) else 0
 
 
