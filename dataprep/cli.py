@@ -17,7 +17,7 @@ COMMANDS: dict[str, str] = {
     "pack": "dataprep.pack_cli",
     "count": "dataprep.pack_cli",
     "quality": "dataprep.stages.doc_score",
-    "lines": "dataprep.stages.line_model",
+    "lines": "dataprep.stages.line_train",
 }
 BUILTIN = ("run", "report")
 
