@@ -10,6 +10,7 @@ import dataclasses
 from common.config import ConfigError, config_hash
 from dataprep.stages.doc_score import DocScoreConfig
 from dataprep.stages.lines import LinesConfig
+from dataprep.stages.normalize import ZH_MIN_HAN
 from dataprep.stages.quality import QualityConfig
 from dataprep.stages.safety import SafetyConfig
 from dataprep.steps import DEFAULT_STEPS, CustomStep, active, step_name, validate_steps
@@ -85,7 +86,7 @@ class DataConfig:
     id_field: str = "id"
     num_workers: int = 2               # processes per task for per-shard steps
     shard_size: int = 20_000           # input records per shard (jsonl lines, parquet rows, txt files)
-    lang_zh_min_han: float = 0.3       # Han / (Han + Latin letters) from which a doc is "zh", else "en"
+    lang_zh_min_han: float = ZH_MIN_HAN  # Han / (Han + Latin letters) from which a doc is "zh", else "en"
     read: ReadConfig = dataclasses.field(default_factory=ReadConfig)
     normalize: NormalizeConfig = dataclasses.field(default_factory=NormalizeConfig)
     lines: LinesConfig = dataclasses.field(default_factory=LinesConfig)

@@ -19,7 +19,7 @@ from dataprep.core import Document, StageStats
 from dataprep.reader import InputError, iter_documents
 from dataprep.stages.line_model import FEATURES, LineFeatureConfig, LineModel, line_features
 from dataprep.stages.lines import LinesConfig, classify_lines, line_key, line_keys
-from dataprep.stages.normalize import detect_lang, normalize_text
+from dataprep.stages.normalize import ZH_MIN_HAN, detect_lang, normalize_text
 from dataprep.stages.quality import QualityConfig, QualityFilter
 from dataprep.stages.safety import DEFAULT_BLOCKLIST, load_blocklist
 
@@ -86,7 +86,7 @@ def weak_labels(docs: list[tuple[str, str]], features: LineFeatureConfig, transp
     return {lang: (np.vstack(rows[lang]), np.concatenate(labels[lang])) for lang in rows}
 
 
-def read_texts(inputs: list[str], text_field: str = "text", zh_min_han: float = 0.3,
+def read_texts(inputs: list[str], text_field: str = "text", zh_min_han: float = ZH_MIN_HAN,
                log=print) -> list[tuple[str, str]]:
     """Normalised (text, lang) of every document under the inputs; unreadable records are skipped
     and counted (a raw corpus may hold some)."""
