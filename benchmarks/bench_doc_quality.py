@@ -179,6 +179,7 @@ def digit_table(lang: str, rng: random.Random) -> str:
 
 
 def code_dump(rng: random.Random) -> str:
+    rng = random.Random(rng.random())   # one draw of the caller's rng, whatever the files' lengths
     files = sorted(Path("dataprep").rglob("*.py"))
     lines = rng.choice(files).read_text(encoding="utf-8").splitlines()
     start = rng.randrange(max(len(lines) - 40, 1))
