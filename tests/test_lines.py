@@ -250,3 +250,15 @@ def test_blocks_join_wrapped_paragraphs_only():
     assert owner[5] == owner[6] != owner[4]
     flagged = [None, "nav"] + [None] * (len(quote) - 2)
     assert line_blocks(quote, flagged, cfg)[1][1] != line_blocks(quote, flagged, cfg)[1][0]
+
+
+def test_site_notices_go_by_rule_and_articles_about_them_stay():
+    cfg = LinesConfig(model_enabled=False)
+    page = ["We use cookies to improve your experience. By continuing to browse you agree to our cookie policy.",
+            "Subscribe to our newsletter for the week's best stories.",
+            "Many websites use cookies to follow their readers, the study found.",
+            "免责声明：本站部分内容来源于网络，如有侵权请联系删除。",
+            "本站文章均来源于互联网，仅供学习参考。",
+            "扫描二维码，关注我们的微信公众号",
+            "他关注这个问题已经很多年了，直到今天才写成文章。"]
+    assert classify_lines(page, cfg) == ["notice", "notice", None, "copyright", "notice", "notice", None]   # 如有侵权: footer rule first

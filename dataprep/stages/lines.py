@@ -68,6 +68,19 @@ COPYRIGHT_RE = re.compile(
     r"版权所有|版权归.{0,12}所有|©|\(c\)\s*\d{4}|copyright\s*(©|\(c\)|\d{4})|all rights reserved|"
     r"icp备\s*\d+号|icp证|公网安备|网络文化经营许可证|如有侵权|转载请注明|未经(许可|授权).{0,8}转载",
     re.IGNORECASE)
+# Site notices in the site's own voice (cookie and JavaScript banners, newsletter prompts, "content
+# from the internet" disclaimers, follow-our-account prompts): C4 drops whole pages for the English
+# ones; here only the line goes. First-person site phrasing, so articles that discuss cookies or
+# privacy are not hit.
+NOTICE_RE = re.compile(
+    r"\b(we|this (web)?site|our (web)?site)( also)? uses? cookies\b|\baccept (all )?cookies\b|"
+    r"\bcookie (policy|settings|preferences|consent)\b|\bby (continuing|using this (web)?site)\b.{0,40}\b(agree|accept|consent)|"
+    r"\b(enable|turn on) javascript\b|\bjavascript (is )?(disabled|required)\b|"
+    r"\b(subscribe|sign up|signup) (to|for) (our|the) (free |weekly |daily )?(newsletter|mailing list|email updates)\b|"
+    r"\bjoin our (newsletter|mailing list)\b|"
+    r"^免责声明|本站(部分)?(内容|文章|图片|资源).{0,12}(来源于|来自|转载自)(网络|互联网)|"
+    r"(扫码|扫描二维码|长按(识别)?二维码).{0,12}关注|关注.{0,8}公众号",
+    re.IGNORECASE)
 META_FIELD_RE = re.compile(r"(发布时间|发表时间|更新时间|时间|来源|作者|编辑|阅读|浏览|点击|评论)\s*[:：]")
 META_LINE_RE = re.compile(r"^(责任编辑|本文来源|文章来源|原标题|发布时间|发表时间|更新时间)\s*[:：]")
 DIGIT_RE = re.compile(r"\d")
@@ -84,6 +97,7 @@ BLANK_RUN_RE = re.compile(r"\n{3,}")
 class LinesConfig:
     enabled: bool = True
     max_chrome_chars: int = 80          # nav, share, SEO, meta and footer lines are at most this long
+    max_notice_chars: int = 240         # cookie / newsletter banners (NOTICE_RE) run longer than menus
     max_related_title_chars: int = 40   # lines after a 相关文章 header up to this length are link titles
     max_related_lines: int = 20         # a related-articles list ends after this many lines at most
     min_key_chars: int = 10             # shorter lines get no key (作者：王维 repeats, yet is content)
@@ -252,7 +266,7 @@ def chrome_kind(line: str) -> str | None:
 
 
 def classify_lines(lines: list[str], cfg: LinesConfig) -> list[str | None]:
-    """Per line: "nav", "related", "seo", "copyright", "share", "meta" or None (content)."""
+    """Per line: "nav", "related", "seo", "copyright", "share", "meta", "notice" or None (content)."""
     kinds: list[str | None] = []
     related_left = 0
     for raw in lines:
@@ -269,7 +283,10 @@ def classify_lines(lines: list[str], cfg: LinesConfig) -> list[str | None]:
             related_left -= 1
             continue
         related_left = 0
-        kinds.append(chrome_kind(line) if len(line) <= cfg.max_chrome_chars else None)
+        kind = chrome_kind(line) if len(line) <= cfg.max_chrome_chars else None
+        if kind is None and len(line) <= cfg.max_notice_chars and NOTICE_RE.search(line):
+            kind = "notice"
+        kinds.append(kind)
     return kinds
 
 
