@@ -14,13 +14,19 @@ extensions around a number are handled. Kept: service numbers (400 / 800 / 95xxx
 shared cost), CN landlines written without their trunk 0 or a country code, foreign numbers
 without a written country code (except North American ones in their (NXX) NXX-XXXX shape).
 Replaced besides libphonenumber's valid numbers: CN landlines of a real area code whose local
-length its metadata does not know yet, 7-8 digit local numbers right after 电话 / Tel / 传真.
+length its metadata does not know yet, 7-8 digit local numbers right after 电话 / Tel / 传真 or
+listed after a landline (电话：0571-87654321、87654322), North American numbers written
+NXX NXX XXXX right after Phone / Tel / Call. Brackets around a whole number stay in the text
+(张先生（138...）, [拨号](tel:138...)); no number starts inside a decimal (0.18913990152).
+ID numbers: 18 characters with the check character, and the 15-digit first-generation numbers
+right after 身份证 / 证件. IPv4-mapped IPv6 addresses (::ffff:192.0.2.1) are replaced whole.
 `PhoneNumberMatcher` itself was measured too (benchmarks/bench_pii.py): it misses extensions
 and replaces hotlines, order and invoice numbers.
 
 Look-alikes are kept by construction (digit boundaries, validity, ID check character) and by a
 few labels: a digit run right after 订单号 / tracking no. / ISBN ... is not a phone, a dotted
-quad after "version" / v / 版本, a netmask or a network (10.0.0.0/8) is not an IP address.
+quad after "version" / v / 版本 / 版, a netmask or a network (10.0.0.0/8) is not an IP address.
+benchmarks/pii_heldout.py is a second, independently written labelled set.
 """
 from __future__ import annotations
 
@@ -92,6 +98,25 @@ ID_PROVINCES = {11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 
 ID_CARD_RE = re.compile(r"[0-9](?<![0-9A-Za-z][0-9])(?:[ -]?[0-9]){16}[ -]?[0-9Xx](?![0-9A-Za-z])")
 
 
+# First-generation ID numbers (issued until 1999, still in old records): 15 digits, region,
+# YYMMDD, sequence, no check character. Without a check character a bare 15-digit run is more
+# often an order or card number, so only right after an ID label.
+OLD_ID_CARD_RE = re.compile(r"[0-9](?<![0-9A-Za-z][0-9])[0-9]{14}(?![0-9A-Za-z])")
+ID_LABEL_RE = re.compile(r"(?:身份证|身份号码|证件)(?:号码|号)?(?:是|为)?\s*[:：]?\s*$")
+_ID_LABEL_HINTS = ("身份", "证件")
+
+
+def valid_old_id_card(number: str) -> bool:
+    """15-digit first-generation ID: known province and a real 19YY birth date."""
+    if len(number) != 15 or not number.isdigit() or int(number[:2]) not in ID_PROVINCES:
+        return False
+    try:
+        datetime.date(1900 + int(number[6:8]), int(number[8:10]), int(number[10:12]))
+    except ValueError:
+        return False
+    return True
+
+
 def valid_id_card(number: str) -> bool:
     """18-character Chinese resident ID: known province, real birth date, MOD 11-2 check char."""
     if len(number) != 18 or not number[:17].isdigit() or not number[:17].isascii():
@@ -119,19 +144,20 @@ _LOCAL = r"[A-Za-z0-9](?<![A-Za-z0-9._%+-][A-Za-z0-9])[A-Za-z0-9._%+-]*"
 _DOMAIN_END = r"(?![A-Za-z0-9-])"
 EMAIL_RE = re.compile(_LOCAL + r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}" + _DOMAIN_END)
 # Spam-proofed addresses on Chinese and English pages: a [at] b [dot] com, a(at)b.com,
-# a AT b DOT com (bare words need both: "more at nytimes.com" is prose), a @ b.com,
+# a AT b DOT com (bare words need both: "more at nytimes.com" is prose), a @ b.com, a@ b.com,
+# a(艾特)b.com (艾特 is how @ is read aloud in Chinese),
 # a#163.com / a★163.com ("#换成@": common TLDs only, so C#.NET or tags stay).
-_BR_AT = r"\s*[\[({<【]\s*(?:at|AT|At)\s*[\])}>】]\s*"
+_BR_AT = r"\s*[\[({<【]\s*(?:at|AT|At|艾特)\s*[\])}>】]\s*"
 _BR_DOT = r"\s*[\[({<【]\s*(?:dot|DOT|Dot)\s*[\])}>】]\s*"
 OBFUSCATED_EMAIL_RE = re.compile(
     _LOCAL + rf"(?:{_BR_AT}[A-Za-z0-9-]+(?:(?:\.|{_BR_DOT}|\s+(?:dot|DOT)\s+)[A-Za-z0-9-]+)*"
     rf"(?:\.|{_BR_DOT}|\s+(?:dot|DOT)\s+)[A-Za-z]{{2,}}"
     r"|\s+(?:at|AT)\s+[A-Za-z0-9-]+(?:\s+(?:dot|DOT)\s+[A-Za-z0-9-]+)+"
-    r"|\s+@\s*[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+    r"|(?:\s+@\s*|@\s+)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
     r"|[#★☆◎][A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.(?:com|cn|net|org|edu|gov)(?:\.cn)?)" + _DOMAIN_END)
 # cheap tests for the spam-proofed forms, so the full pattern runs on few documents
-_OBFUSCATED_HINT_RE = re.compile(r"[\[({<【]\s*(?:at|AT|At)\s*[\])}>】]|[#★☆◎][A-Za-z0-9]")
-_OBFUSCATED_HINTS = (" @", " dot ", " DOT ")
+_OBFUSCATED_HINT_RE = re.compile(r"[\[({<【]\s*(?:at|AT|At|艾特)\s*[\])}>】]|[#★☆◎][A-Za-z0-9]")
+_OBFUSCATED_HINTS = (" @", "@ ", " dot ", " DOT ")
 
 # ---- IP addresses ------------------------------------------------------------------------
 
@@ -142,10 +168,14 @@ IPV4_RE = re.compile(r"[0-9](?<![0-9A-Za-z_.][0-9])(?<![A-Za-z]/[0-9])[0-9]{0,2}
 # may follow a label's colon (IP：fe80::1, the full-width colon folds to ':'), not a hex group's
 IPV6_RE = re.compile(r"(?<![0-9A-Za-z_.])(?<![0-9A-Fa-f]:)(?!:[^:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}"
                      r"(?![0-9A-Za-z_:]|\.[0-9])")
+# the IPv6 part before an embedded IPv4 address (::ffff:192.0.2.1 in dual-stack server logs,
+# 64:ff9b::192.0.2.1), which the IPv4 pattern finds first
+IPV6_HEAD_RE = re.compile(r"(?<![0-9A-Za-z_.:])(?:[0-9A-Fa-f]{0,4}:){2,6}$")
 # a dotted quad right after these words is a version, build or section number, not an address
-NOT_IP_LABEL_RE = re.compile(r"(?<![A-Za-z])(?:version|ver\.?|release|build|firmware|kernel|rev\.?|section|chapter|"
-                             r"update|upgrade|android|ios|windows|macos|"
-                             r"版本号?|固件|内核|升级|更新|第|章节|条款)(?:[\s:：=]|号|为|是|到|至|to|no\.?){0,3}$"
+# (Chinese words may follow a letter: 微信PC版 3.9.8.25, 安卓版 ...)
+NOT_IP_LABEL_RE = re.compile(r"(?:(?<![A-Za-z])(?:version|ver\.?|release|build|firmware|kernel|rev\.?|section|chapter|"
+                             r"update|upgrade|android|ios|windows|macos)|"
+                             r"版本?号?|固件|内核|升级|更新|第|章节|条款)(?:[\s:：=]|号|为|是|到|至|to|no\.?){0,3}$"
                              r"|[=<>~!]=\s*$", re.IGNORECASE)
 CIDR_RE = re.compile(r"/([0-9]{1,2})(?![0-9])")
 NOT_IP_SUFFIX = tuple("节章条款项版")                     # 第1.2.3.4节, 1.2.3.4版
@@ -166,6 +196,20 @@ def _is_address(quad: str, before: str, after: str) -> bool:
     inverted = ~value & 0xFFFFFFFF
     is_mask = value >> 24 == 255 and inverted & (inverted + 1) == 0     # 255.255.255.0, 255.255.0.0 ...
     return value != 0 and not is_mask
+
+
+def _ipv4_start(view: str, start: int, quad: str) -> int:
+    """Where the address ending in the dotted quad at `start` begins: earlier when the quad is
+    the tail of an IPv6 address (::ffff:192.0.2.1), so that no "::ffff:" is left behind."""
+    if start and view[start - 1] == ":":
+        head = IPV6_HEAD_RE.search(view, max(0, start - 30), start)
+        if head:
+            try:
+                ipaddress.IPv6Address(head.group() + quad)
+                return head.start()
+            except ValueError:
+                pass
+    return start
 
 
 def _is_ipv6(candidate: str) -> bool:
@@ -205,6 +249,11 @@ DASH_EXTENSION_RE = re.compile(rf"[{_DASHES}-][0-9]{{1,5}}")                 # 0
 # (NXX) NXX-XXXX, NXX-NXX-XXXX, 1-NXX-NXX-XXXX: North American numbers in English text
 # written without +1 (1-800-555-0199 would otherwise read as the CN mobile 180 0555 0199)
 NANP_RE = re.compile(r"(?:1[-. ])?(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}[-.])[2-9][0-9]{2}[-.][0-9]{4}")
+# NXX NXX XXXX with spaces only: a North American number only after a phone label ("Phone:
+# 415 392 1234"); unlabelled, three spaced groups are as often a table row
+NANP_SPACED_RE = re.compile(r"[2-9][0-9]{2} [2-9][0-9]{2} [0-9]{4}")
+EN_PHONE_LABEL_RE = re.compile(
+    r"(?<![A-Za-z])(?:tel|telephone|phone|ph|fax|mobile|cell|call(?:\s+us)?(?:\s+at)?)\.?\s*[:：]?\s*$", re.IGNORECASE)
 # Labels that make a digit run something else than a phone: order, tracking, invoice numbers...
 NOT_PHONE_LABEL_RE = re.compile(
     r"(?<![A-Za-z])(?:订单|单号|运单|快递|物流|发票|票据|票号|流水|交易|批号|批次|货号|型号|序列|条码|编号|编码|合同|"
@@ -220,6 +269,9 @@ LANDLINE_SHAPE_RE = re.compile(
     rf"(?P<local>[2-9][0-9]{{2,3}}[ {_DASHES}-]?[0-9]{{4}})")
 LOCAL_NUMBER_RE = re.compile(r"[2-8][0-9]{2,3}[ -]?[0-9]{4}")     # 9: 95xxx / 96xxx service numbers
 LABEL_WINDOW = 16               # characters before a number searched for a label
+# what separates the numbers of a list: 电话：0571-87654321、87654322 / 87654323 (the later local
+# numbers share the first one's area code and label)
+LIST_SEPARATOR_RE = re.compile(r"[ \t]*(?:[、,/;]|或)?[ \t]*")
 SERVICE_TYPES = {PhoneNumberType.TOLL_FREE, PhoneNumberType.UAN, PhoneNumberType.PREMIUM_RATE,
                  PhoneNumberType.SHARED_COST, PhoneNumberType.VOICEMAIL}
 MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.PAGER}
@@ -233,7 +285,7 @@ def _phone_kind(number: phonenumbers.PhoneNumber) -> str | None:
     return "mobile" if ntype in MOBILE_TYPES else "landline"
 
 
-def _may_be_phone(window: str) -> bool:
+def _may_be_phone(window: str, en_labelled: bool = False) -> bool:
     """Could this window be replaced at all? A cheap test before libphonenumber (~50 us a parse)
     that also holds the rules on how numbers are written. With + anything libphonenumber
     accepts; a North American shape; otherwise a CN number: trunk 0 for a landline (else any
@@ -243,7 +295,7 @@ def _may_be_phone(window: str) -> bool:
     digits = NON_DIGIT_RE.sub("", window)
     if not MIN_PHONE_DIGITS <= len(digits) <= MAX_PHONE_DIGITS:
         return False
-    if window.lstrip("(")[:1] == "+" or NANP_RE.fullmatch(window):
+    if window.lstrip("(")[:1] == "+" or NANP_RE.fullmatch(window) or en_labelled and NANP_SPACED_RE.fullmatch(window):
         return True
     groups = [len(g) for g in DIGIT_RUN_RE.findall(window)]
     first_min = 3
@@ -257,9 +309,10 @@ def _may_be_phone(window: str) -> bool:
             and groups[-1] >= last_min)
 
 
-def _classify(window: str) -> tuple[bool, str | None]:
+def _classify(window: str, en_labelled: bool = False) -> tuple[bool, str | None]:
     """(is a valid number, kind to replace or None) for one window of digit groups."""
-    if NANP_RE.fullmatch(window):       # before CN: (415) 555-2671 also fits a CN area code
+    # before CN: (415) 555-2671 also fits a CN area code
+    if NANP_RE.fullmatch(window) or en_labelled and NANP_SPACED_RE.fullmatch(window):
         number = phonenumbers.parse(window, "US")
         if phonenumbers.is_valid_number(number):
             return True, _phone_kind(number)
@@ -286,13 +339,29 @@ def _landline_shape(window: str) -> bool:
     return phonenumbers.is_valid_number(phonenumbers.parse(area + other_length, "CN"))
 
 
-def _find_phones(view: str, start: int, end: int) -> list[tuple[int, int, str]]:
+def _without_outer_brackets(view: str, start: int, end: int) -> tuple[int, int]:
+    """A number's span less the brackets that belong to the text around it: 张先生（13812345678）,
+    [拨号](tel:13812345678). Brackets inside the number stay: (010)6275 1234, (+86) 138 ..."""
+    number = view[start:end]
+    opening, closing = number.count("("), number.count(")")
+    if number[0] == "(" and number[-1] == ")" and opening == closing == 1:
+        return start + 1, end - 1
+    if number[-1] == ")" and closing > opening:
+        end -= 1
+    if number[0] == "(" and opening > closing:
+        start += 1
+    return start, end
+
+
+def _find_phones(view: str, start: int, end: int, listed_after: int | None = None) -> list[tuple[int, int, str]]:
     """Phone numbers inside the candidate run view[start:end], as (start, end, kind).
 
     The run is cut into digit groups; from each group on, the longest window of groups that
     libphonenumber finds valid is taken (so a list "138... 139..." gives two numbers and a
-    service number is skipped whole), then the next group after it is tried.
+    service number is skipped whole), then the next group after it is tried. `listed_after`:
+    the end of a landline found just before the run (for a list of local numbers).
     """
+    en_labelled = bool(EN_PHONE_LABEL_RE.search(view, max(0, start - LABEL_WINDOW), start))
     groups = [(m.start(), m.end()) for m in PHONE_GROUP_RE.finditer(view, start, end)]
     digits_before = [0]                 # digits in groups[:k], for a cheap length test per window
     for g_start, g_end in groups:
@@ -301,6 +370,9 @@ def _find_phones(view: str, start: int, end: int) -> list[tuple[int, int, str]]:
     i = 0
     while i < len(groups):
         taken = 0
+        if view[groups[i][0] - 1] == "." and i > 0:
+            i += 1          # no number starts after a dot in a run: 0.18913990152 is a decimal
+            continue
         single = digits_before[i + 1] - digits_before[i] == 1 and view[groups[i][0]] not in "+(1"
         for j in range(min(len(groups), i + MAX_GROUPS) - 1, i - 1, -1):
             if single or not MIN_PHONE_DIGITS <= digits_before[j + 1] - digits_before[i] <= MAX_PHONE_DIGITS:
@@ -309,24 +381,33 @@ def _find_phones(view: str, start: int, end: int) -> list[tuple[int, int, str]]:
             if " " in window and (i > 0 and view[groups[i - 1][1]:groups[i][0]] == " " or
                                   j + 1 < len(groups) and view[groups[j][1]:groups[j + 1][0]] == " "):
                 continue    # spaced groups inside a longer spaced run: a table of numbers
-            if "+" in window[2:] or not _may_be_phone(window):
+            if "+" in window[2:] or not _may_be_phone(window, en_labelled and i == 0):
                 continue
-            valid, kind = _classify(window)
+            valid, kind = _classify(window, en_labelled and i == 0)
             if valid:
                 w_end = groups[j][1]
                 extension = DASH_EXTENSION_RE.match(view, w_end, end)
                 if kind and j + 1 < len(groups) and extension and extension.end() == groups[j + 1][1]:
                     w_end, j = extension.end(), j + 1      # 010-62751234-8001: the extension goes too
                 if kind:
-                    found.append((groups[i][0], w_end, kind))
+                    found.append((*_without_outer_brackets(view, groups[i][0], w_end), kind))
                 taken = j - i + 1
                 break
-        if not taken and LOCAL_NUMBER_RE.fullmatch(view, groups[i][0], end) and \
-                PHONE_LABEL_RE.search(view, max(0, groups[i][0] - LABEL_WINDOW), groups[i][0]):
+        if not taken and LOCAL_NUMBER_RE.fullmatch(view, groups[i][0], end) and (
+                PHONE_LABEL_RE.search(view, max(0, groups[i][0] - LABEL_WINDOW), groups[i][0])
+                or _listed_local(view, groups[i][0], found[-1] if found else None, listed_after)):
             found.append((groups[i][0], end, "landline"))
             break
         i += taken or 1
     return found
+
+
+def _listed_local(view: str, start: int, previous: tuple[int, int, str] | None, listed_after: int | None) -> bool:
+    """A 7-8 digit local number at `start` listed right after a landline (电话：0571-87654321、
+    87654322; 010-62751234 62751235): the same label and area code hold for it."""
+    if previous is not None:
+        listed_after = previous[1] if previous[2] == "landline" else None
+    return listed_after is not None and bool(LIST_SEPARATOR_RE.fullmatch(view, listed_after, start))
 
 
 # ---- finding and replacing ---------------------------------------------------------------
@@ -382,16 +463,23 @@ def find_pii(text: str, types: Iterable[str] = PII_TYPES) -> list[PiiSpan]:
         for m in ID_CARD_RE.finditer(_mask(view, spans)):
             if valid_id_card(m.group().replace(" ", "").replace("-", "")):
                 spans.append(PiiSpan(m.start(), m.end(), "id_card"))
+        if any(h in view for h in _ID_LABEL_HINTS):
+            masked = _mask(view, spans)
+            spans += [PiiSpan(m.start(), m.end(), "id_card") for m in OLD_ID_CARD_RE.finditer(masked)
+                      if valid_old_id_card(m.group())
+                      and ID_LABEL_RE.search(masked, max(0, m.start() - LABEL_WINDOW), m.start())]
     if "ip" in kinds:
         masked = _mask(view, spans)
         if "." in masked:
-            spans += [PiiSpan(m.start(), m.end(), "ip") for m in IPV4_RE.finditer(masked)
+            spans += [PiiSpan(_ipv4_start(masked, m.start(), m.group()), m.end(), "ip")
+                      for m in IPV4_RE.finditer(masked)
                       if _is_address(m.group(), masked[max(0, m.start() - LABEL_WINDOW):m.start()],
                                      masked[m.end():m.end() + 4])]
         if "::" in masked or masked.count(":") >= 7:
             spans += [PiiSpan(m.start(), m.end(), "ip") for m in IPV6_RE.finditer(masked) if _is_ipv6(m.group())]
     if kinds & {"mobile", "landline"}:
         masked = _mask(view, spans)
+        landline_end = None         # end of the last landline found, for a list of local numbers
         for m in _phone_candidates(masked):
             glued = masked[m.start() - 1:m.start()]
             if glued and (glued == "." or glued.isascii() and glued.isalpha()) and \
@@ -399,7 +487,9 @@ def find_pii(text: str, types: Iterable[str] = PII_TYPES) -> list[PiiSpan]:
                 continue
             if NOT_PHONE_LABEL_RE.search(masked[max(0, m.start() - LABEL_WINDOW):m.start()]):
                 continue
-            spans += [PiiSpan(s, e, k) for s, e, k in _find_phones(masked, m.start(), m.end()) if k in kinds]
+            phones = _find_phones(masked, m.start(), m.end(), landline_end)
+            spans += [PiiSpan(s, e, k) for s, e, k in phones if k in kinds]
+            landline_end = phones[-1][1] if phones and phones[-1][2] == "landline" else None
     return sorted(spans, key=lambda s: s.start)
 
 
