@@ -24,6 +24,7 @@ run() {
 }
 run cleaning_stages benchmarks/bench_cleaning_stages.py
 run pii             benchmarks/bench_pii.py
+run pii_heldout     benchmarks/pii_heldout.py
 run web_pages       benchmarks/bench_web_pages.py
 run dataprep        benchmarks/bench_dataprep.py --inputs data/sample/raw --workers 2
 run dataprep_speed  benchmarks/bench_dataprep_speed.py --repeat 3
