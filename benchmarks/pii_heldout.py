@@ -1237,7 +1237,7 @@ def report(snippets: list[Snippet], results: list[Result], changed, examples: in
     for s in snippets:
         langs[s.lang] += 1
     lines += ["# PII scrubber on the held-out set (benchmarks/pii_heldout.py)", "",
-              f"Command `python benchmarks/pii_heldout.py {' '.join(sys.argv[1:])}`".rstrip() + f", {machine()}, "
+              f"Command `{' '.join(['python benchmarks/pii_heldout.py', *sys.argv[1:]])}`, {machine()}, "
               f"python {platform.python_version()}, phonenumbers {phonenumbers.__version__}, "
               f"{datetime.date.today().isoformat()}; scrubber: dataprep/stages/pii.py at {commit()}.", "",
               f"{len(snippets)} snippets ({langs['zh']} zh, {langs['en']} en), {len(results)} labelled items: "
