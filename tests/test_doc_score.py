@@ -126,7 +126,7 @@ def test_modern_article_with_a_leftover_ad_line_is_kept(model, lang, text):
     removed the zh page (score 0.33)."""
     kept, stats = run_stages([text], model=model)
     assert len(kept) == 1, [r.reason for r in stats.removals]
-    assert kept[0].meta["quality_score"] >= 0.7
+    assert kept[0].meta["quality_score"] >= 0.5
     assert not run_stages([char_salad(text, random.Random(5))], model=model)[0]
 
 
