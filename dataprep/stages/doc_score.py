@@ -72,7 +72,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import gzip
 import json
 import math
 import random
@@ -695,29 +694,18 @@ def is_holdout(doc_id: str, frac: float) -> bool:
 
 
 def read_records(paths: Sequence[Path]) -> Iterator[tuple[str, str, str]]:
-    """(id, text, origin) of reference records: jsonl(.gz) or parquet with a `text` column; jsonl
-    records whose `noise` field is set (the sample's planted noise) are skipped. `origin` is the
-    record's `origin` field, or its file's name when it has none."""
-    files = sorted(f for p in paths for f in ([p] if p.is_file() else p.rglob("*"))
-                   if f.name.endswith((".jsonl", ".jsonl.gz", ".parquet")))
-    if not files:
-        raise ConfigError(f"no .jsonl, .jsonl.gz or .parquet files under {', '.join(map(str, paths))}")
-    for path in files:
-        if path.name.endswith(".parquet"):
-            import pyarrow.parquet as pq
-            table = pq.read_table(path, columns=["id", "text"]).to_pylist()
-            yield from ((str(r["id"]), r["text"], path.name) for r in table if isinstance(r["text"], str))
-            continue
-        opener = gzip.open if path.name.endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
-            for n, line in enumerate(handle):
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(record, dict) and isinstance(record.get("text"), str) and not record.get("noise"):
-                    yield (str(record.get("id", f"{path.name}:{n}")), record["text"],
-                           str(record.get("origin") or path.name))
+    """(id, text, origin) of reference records, read by the project's reader; records whose `noise`
+    field is set (the sample's planted noise) or that a run would quarantine are skipped. `origin`
+    is the record's `origin` field, or its file's name when it has none."""
+    from dataprep.reader import InputError, iter_documents
+
+    try:
+        for doc in iter_documents([str(p) for p in paths], carry=("origin", "noise"), source_field=None,
+                                  skipped=[]):
+            if not doc.meta.get("noise"):
+                yield doc.id, doc.text, str(doc.meta.get("origin") or Path(doc.source).name)
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def read_reference(paths: Sequence[Path]) -> Iterator[tuple[str, str]]:
