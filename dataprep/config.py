@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from common.config import ConfigError, config_hash
+import yaml
+
+from common.config import ConfigError, config_hash, to_dict
 from dataprep.stages.doc_score import DocScoreConfig
 from dataprep.stages.lines import LinesConfig
 from dataprep.stages.normalize import ZH_MIN_HAN
@@ -112,6 +114,16 @@ class DataConfig:
             raise ConfigError("quality.defer_short hands short documents to the learned score: list doc_score "
                               "after quality in steps (and enabled), or set quality.defer_short: false")
 
+    def _settings(self) -> "DataConfig":
+        """The settings that change outputs: not the workers or the output path."""
+        return dataclasses.replace(self, num_workers=1, output="")
+
     def settings_hash(self) -> str:
-        """Hash of the settings that change outputs (not workers or the output path)."""
-        return config_hash(dataclasses.replace(self, num_workers=1, output=""))
+        return config_hash(self._settings())
+
+    def settings_yaml(self) -> str:
+        """The run's settings as YAML, defaults resolved, without output and num_workers (which do not
+        change outputs): `dataprep run --config <out>/config.yaml output=...` repeats the run."""
+        data = to_dict(self._settings())
+        del data["output"], data["num_workers"]
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

@@ -5,7 +5,7 @@ does the shards whose index % N == I; "reduce" steps are global and run once):
 
   plan       reduce  <out>/plan.json: the input shards (records [start, start+count) of a file)
                      and the settings hash (a rerun with other settings is refused), and
-                     <out>/config.yaml: every setting of the run, defaults included.
+                     <out>/config.yaml: every setting that shapes the outputs, defaults included.
   read       map     work/read/shard-K/: read + quarantine + size checks + normalise ->
                      docs.parquet, linecounts.parquet (normalised-line key -> #docs, for the
                      line cleaner), removed.jsonl, quarantine.jsonl, stats.json.
@@ -51,7 +51,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from common.atomic import atomic_write, clean_stale_tmp, write_json, write_text
-from common.config import ConfigError, dump_yaml
+from common.config import ConfigError
 from dataprep import steps as data_steps
 from dataprep.config import DataConfig
 from dataprep.core import Document, Quarantine, Stage, StageStats
@@ -169,7 +169,7 @@ def step_plan(run: Run) -> None:
                               f"{settings}): choose another output directory or delete that one")
         return
     shards = plan_shards(run.cfg.inputs, run.cfg.shard_size)
-    write_text(run.out / "config.yaml", dump_yaml(run.cfg))     # every setting, defaults resolved
+    write_text(run.out / "config.yaml", run.cfg.settings_yaml())
     write_json(path, {"settings_hash": settings, "inputs": run.cfg.inputs,
                       "shards": [s.to_json() for s in shards]})
 
