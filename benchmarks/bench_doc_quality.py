@@ -38,6 +38,7 @@ from dataprep.stages.doc_score import (DocScore, DocScoreConfig, QualityModel, c
                                        keyword_list, read_reference, sentences, training_bad)
 from dataprep.stages.normalize import detect_lang, normalize_text
 from dataprep.stages.quality import QualityConfig, QualityFilter, symbol_ratio
+from dataprep.stages.safety import SafetyConfig, SensitiveWordFilter
 
 # ---- held-apart vocabularies (the trainer's are in dataprep/stages/doc_score.py) ---------------
 SPAM_EN = {
@@ -248,6 +249,7 @@ def evaluate(items, model: QualityModel):
     rules = QualityFilter(QualityConfig())
     deferring = QualityFilter(QualityConfig(defer_short=True))
     scorer = DocScore(DocScoreConfig(), model)
+    blocklist = SensitiveWordFilter(SafetyConfig())
     dt_keep = datatrove_keep()
     results: dict[str, dict[tuple[str, str], list[bool]]] = defaultdict(lambda: defaultdict(list))
     scored = []
@@ -257,6 +259,9 @@ def evaluate(items, model: QualityModel):
         stats = StageStats("x")
         kept = list(scorer.process(deferring.process([doc], stats), stats))
         results["rules + learned score"][(lang, kind)].append(bool(kept))
+        # what `dataprep run`'s default document steps decide: the blocklist follows the score
+        results["+ sensitive words (the default run)"][(lang, kind)].append(
+            bool(kept) and bool(list(blocklist.process(kept, stats))))
         results["datatrove Gopher+C4+FineWeb"][(lang, kind)].append(dt_keep(lang, text))
         scored.append((kind, deferring.first_failure(text, lang)[0] is None, model.score(text, lang)[0]))
     return results, scored
