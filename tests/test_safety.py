@@ -124,3 +124,15 @@ def test_any_valid_id_in_chinese_text_is_replaced(region, birth, seq, filler):
 def test_long_digit_runs_are_never_pii(digits):
     out, counts = scrub_pii(f"编号{digits}结束")
     assert out == f"编号{digits}结束" and counts == {}
+
+
+def test_default_blocklist_removes_ad_spam_and_keeps_news_about_it():
+    stage = SensitiveWordFilter(SafetyConfig())
+    spam = ["澳门赌场真人娱乐，注册送彩金，首存送100%。\n北京赛车、幸运飞艇，日赚千元不是梦！",
+            "Cheap cialis and levitra, no prescription needed!\nHot singles near you. Free spins, no deposit bonus."]
+    news = ["警方破获一起网络赌博案，涉案平台以“娱乐城”为名招揽会员。\n此案涉案金额巨大。\n目前案件正在进一步审理中。",
+            "Regulators fined three online pharmacy chains last year.\nThey sold drugs without prescription checks.\n"
+            "Officials promised more inspections."]
+    stats = StageStats("sensitive_words")
+    kept = list(stage.process([Document(str(i), t) for i, t in enumerate(spam + news)], stats))
+    assert [d.text for d in kept] == news and stats.removed == {"sensitive_words": 2}
