@@ -204,6 +204,7 @@ def test_config_validation_is_actionable(tmp_path):
     DocScoreConfig().validate()
 
 
+@pytest.mark.slow
 def test_train_command_on_a_tiny_corpus(tmp_path, capsys):
     """12 real documents per language from the bundled sample train a model that loads and scores."""
     per_lang: dict[str, list[dict]] = {"zh": [], "en": []}
