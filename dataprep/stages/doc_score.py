@@ -481,7 +481,7 @@ class DocScore(Stage):
         self.model = model or QualityModel.load(cfg.model_path())
 
     def apply(self, doc: Document, stats: StageStats) -> Document | None:
-        lang = doc.meta.setdefault("lang", detect_lang(doc.text))
+        lang = doc.meta["lang"] = doc.meta.get("lang") or detect_lang(doc.text)   # detect only when untagged
         if lang not in self.model.clf:
             stats.count(f"unscored.{lang}")
             return doc

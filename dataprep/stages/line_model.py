@@ -36,6 +36,7 @@ came in). Blocks only change what the model is shown, not what it learnt.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import re
@@ -63,6 +64,29 @@ SENTENCE_END = set("。！？!?….;；，,")   # a comma ends a verse or a wrap
 ZH_STOP_CHARS = set("的了是在和有也就都而与及着或这那其之所以为被把从对向但不一个我你他她它们要会能可将已"
                     "还又很更最并如因此于由等到上中下说")
 ZH_STOP_RE = re.compile("[" + "".join(sorted(ZH_STOP_CHARS)) + "]")
+# single-character classes counted per line by one table lookup over the page (a regex pass per line
+# and class was most of the feature time); the counts equal len(<class>_RE.findall(line))
+CHAR_CLASS_RES = {"han": HAN_RE, "zh_stop": ZH_STOP_RE, "digit": DIGIT_RE, "punct": PUNCT_RE, "symbol": SYMBOL_RE}
+_TABLE_SIZE = 0x30000      # through the CJK extension planes; rarer code points belong to no class here
+
+
+@functools.lru_cache(maxsize=1)
+def _class_table() -> np.ndarray:
+    """(code point, class) booleans for CHAR_CLASS_RES, built once per process."""
+    chars = [chr(c) for c in range(_TABLE_SIZE)]
+    return np.array([[bool(pattern.match(ch)) for pattern in CHAR_CLASS_RES.values()] for ch in chars], dtype=bool)
+
+
+def _class_counts(stripped: list[str]) -> dict[str, np.ndarray]:
+    """Per line, how many characters of each class in CHAR_CLASS_RES (lines hold no newline)."""
+    codes = np.frombuffer("\n".join(stripped).encode("utf-32-le"), dtype=np.uint32)
+    line_of = np.cumsum(codes == 10) if len(codes) else codes
+    known = codes < _TABLE_SIZE
+    table = _class_table()[codes[known]]
+    return {name: np.bincount(line_of[known], weights=table[:, k], minlength=len(stripped)).astype(np.int64)
+            for k, name in enumerate(CHAR_CLASS_RES)}
+
+
 EN_STOP_WORDS = {"the", "be", "to", "of", "and", "that", "have", "with", "a", "an", "in", "is", "it", "for",
                  "on", "as", "was", "are", "by", "this", "not", "but", "or", "from", "at", "which", "we",
                  "they", "he", "she", "his", "her", "their", "its", "were", "been", "has", "had", "can",
@@ -107,7 +131,8 @@ def line_features(lines: list[str], lang: str, cfg: LineFeatureConfig) -> np.nda
     n = len(stripped)
     lens = [len(s) for s in stripped]
     ends = [_ends_sentence(s) for s in stripped]
-    puncts = [len(PUNCT_RE.findall(s)) for s in stripped]
+    counts = _class_counts(stripped)
+    puncts = counts["punct"].tolist()
     bare = [bool(s) and p == 0 and length <= cfg.bare_max_chars for s, p, length in zip(stripped, puncts, lens)]
     latin = [LATIN_WORD_RE.findall(s) for s in stripped]
     grams = [_grams(s, w, cfg.en_min_word) if s else set() for s, w in zip(stripped, latin)]
@@ -137,9 +162,9 @@ def line_features(lines: list[str], lang: str, cfg: LineFeatureConfig) -> np.nda
         if not s:
             continue
         length = lens[i]
-        han = len(HAN_RE.findall(s))
+        han = int(counts["han"][i])
         if lang == "zh":
-            stop = len(ZH_STOP_RE.findall(s)) / han if han else 0.0
+            stop = int(counts["zh_stop"][i]) / han if han else 0.0
             foreign = len(latin[i]) * 4 / length
         else:
             words = s.lower().split()
@@ -168,8 +193,8 @@ def line_features(lines: list[str], lang: str, cfg: LineFeatureConfig) -> np.nda
             off * (not ends[i]),
             off * cohesion,
             0 < first_sentence - position[i] <= 2,
-            len(DIGIT_RE.findall(s)) / length,
-            min(len(SYMBOL_RE.findall(s)) * 5 / length, 1.0),
+            int(counts["digit"][i]) / length,
+            min(int(counts["symbol"][i]) * 5 / length, 1.0),
             min((len(words) - 1) / 5, 1.0) if lang == "zh" else 0.0,
             title_case,
             bool(ENUM_RE.match(s)),

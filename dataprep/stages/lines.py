@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import functools
 import re
 
 import xxhash
@@ -219,12 +220,13 @@ def _wrap_width(widths: list[int], stripped: list[str], box: list[bool], cfg: Li
     return wrap if broken >= max(cfg.min_wrapped_lines, wide + 1) else 0
 
 
-def _tokens(line: str) -> tuple[list[str], bool]:
+@functools.lru_cache(maxsize=1024)       # is_nav and is_share both ask for the same line's tokens
+def _tokens(line: str) -> tuple[tuple[str, ...], bool]:
     """The line's items split on menu separators (| · » > /), else on spaces; and which it was."""
-    parts = [p.lower().strip("[]【】") for p in SEPARATORS_RE.split(line) if p]
+    parts = tuple(p.lower().strip("[]【】") for p in SEPARATORS_RE.split(line) if p)
     if len(parts) > 1:
         return parts, True
-    return line.lower().split(), False
+    return tuple(line.lower().split()), False
 
 
 def is_nav(line: str) -> bool:

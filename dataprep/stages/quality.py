@@ -308,7 +308,7 @@ class QualityFilter(Stage):
         return next((r for r in reasons if r not in skip), None), True
 
     def apply(self, doc: Document, stats: StageStats) -> Document | None:
-        lang = doc.meta.setdefault("lang", detect_lang(doc.text))
+        lang = doc.meta["lang"] = doc.meta.get("lang") or detect_lang(doc.text)   # detect only when untagged
         stats.count(f"lang.{lang}")
         reason, short = self.first_failure(doc.text, lang)
         if reason:
