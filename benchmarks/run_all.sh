@@ -29,6 +29,7 @@ run web_pages       benchmarks/bench_web_pages.py
 run dataprep        benchmarks/bench_dataprep.py --inputs data/sample/raw --workers 2
 run dataprep_speed  benchmarks/bench_dataprep_speed.py --repeat 3
 run neardup         benchmarks/bench_neardup.py
+run neardup_heldout benchmarks/neardup_heldout.py
 run tokenize        benchmarks/bench_tokenize.py --input runs/sample/data/clean --tokenizer runs/sample/tokenizer/tokenizer.model
 run train_ddp       benchmarks/bench_train.py --ranks 2 --dim 256 --layers 4 --seq 256
 run val_loss        benchmarks/bench_val_loss.py --packed runs/sample/packed --steps 300
