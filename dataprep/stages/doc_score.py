@@ -468,6 +468,12 @@ class DocScoreConfig:
         return Path(self.model) if self.model else DEFAULT_MODEL
 
 
+@functools.lru_cache(maxsize=2)
+def _shipped_or_given(path: str) -> QualityModel:
+    """The model loaded once per process: the runner builds the stage for every shard (0.2 s a load)."""
+    return QualityModel.load(Path(path))
+
+
 class DocScore(Stage):
     """Scores zh/en documents (doc.meta["quality_score"], doc.meta["perplexity"] in per-character
     terms) and removes those under their language's threshold as `low_quality_score`; other
@@ -478,7 +484,7 @@ class DocScore(Stage):
 
     def __init__(self, cfg: DocScoreConfig, model: QualityModel | None = None):
         self.cfg = cfg
-        self.model = model or QualityModel.load(cfg.model_path())
+        self.model = model or _shipped_or_given(str(cfg.model_path()))
 
     def apply(self, doc: Document, stats: StageStats) -> Document | None:
         lang = doc.meta["lang"] = doc.meta.get("lang") or detect_lang(doc.text)   # detect only when untagged
