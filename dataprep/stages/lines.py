@@ -82,6 +82,8 @@ NOTICE_RE = re.compile(
     r"^免责声明|本站(部分)?(内容|文章|图片|资源).{0,12}(来源于|来自|转载自)(网络|互联网)|"
     r"(扫码|扫描二维码|长按(识别)?二维码).{0,12}关注|关注.{0,8}公众号",
     re.IGNORECASE)
+# a piece every COPYRIGHT_RE alternative contains (same use as NOTICE_HINTS below)
+COPYRIGHT_HINTS = ("版权", "©", "(c)", "copyright", "rights reserved", "icp", "公网安备", "许可证", "侵权", "转载")
 # a word every NOTICE_RE alternative contains: the regex runs only on lines holding one (it tries
 # every position, and was half of the rules' time)
 NOTICE_HINTS = ("cookie", "javascript", "by continuing", "by using this", "newsletter", "mailing list",
@@ -253,6 +255,8 @@ def is_share(line: str) -> bool:
 
 def is_meta(line: str) -> bool:
     """Byline/publish-info lines: 发布时间：… 来源：… 阅读：…, or a 责任编辑 line."""
+    if ":" not in line and "：" not in line:         # every meta field ends with a colon
+        return False
     return bool(META_LINE_RE.match(line)) or len(META_FIELD_RE.findall(line)) >= 2
 
 
@@ -260,7 +264,7 @@ def chrome_kind(line: str) -> str | None:
     """The boilerplate kind of one short line, or None for content."""
     if SEO_RE.match(line):
         return "seo"
-    if COPYRIGHT_RE.search(line):
+    if is_copyright(line):
         return "copyright"
     if is_share(line):
         return "share"
@@ -269,6 +273,11 @@ def chrome_kind(line: str) -> str | None:
     if is_meta(line):
         return "meta"
     return None
+
+
+def is_copyright(line: str) -> bool:
+    lowered = line.lower()
+    return any(hint in lowered for hint in COPYRIGHT_HINTS) and COPYRIGHT_RE.search(line) is not None
 
 
 def is_notice(line: str) -> bool:
