@@ -358,7 +358,7 @@ def step_finalize(run: Run) -> dict[str, Any]:
     by_reason: Counter[str] = Counter()
     by_lang: Counter[str] = Counter()
     quarantined: Counter[str] = Counter()
-    hist = {"before": np.zeros(len(LENGTH_EDGES) - 1, np.int64), "after": np.zeros(len(LENGTH_EDGES) - 1, np.int64)}
+    hist = {side: np.zeros(len(LENGTH_EDGES) - 1, np.int64) for side in ("before", "after")}
     chars_kept = 0
     stat_files = [run.step_dir("dedup") / "stats.json"]
     with atomic_write(run.out / "removed.jsonl", "w", encoding="utf-8") as removed_out, \
