@@ -117,3 +117,35 @@ def test_short_documents_deferred_to_the_learned_score():
                      QualityConfig(defer_short=True, short_skip=[])) == "few_terminal_punct"
     with pytest.raises(ConfigError, match="short_skip"):
         load_config(QualityConfig, data={"short_skip": ["too_short"]})
+
+
+def test_short_documents_skip_the_top_ngram_rules_but_not_duplicated_lines():
+    """Gopher's top-n-gram shares cannot judge 20 words: a saying that repeats its subject is kept
+    as a short document; with top_ngram_frac taken out of short_skip it is removed by a top_* rule.
+    Repeated lines are still caught in short documents."""
+    saying = "Each language has its purpose. Each language has its place. Each language has its day."
+    defer = QualityConfig(defer_short=True)
+    assert reason_of(saying, "en", defer) is None
+    assert reason_of(saying, "en", QualityConfig(defer_short=True, short_skip=["few_stop_words"])).startswith("top_")
+    assert reason_of("\n".join(["Buy cheap watches online today."] * 6), "en", defer) == "dup_line_frac"
+    assert load_config(QualityConfig, data={"short_skip": ["top_ngram_frac"]}).short_skip == ["top_ngram_frac"]
+
+
+def test_one_line_has_no_line_shape():
+    """short_lines (mean line length) judges line shape, which one line does not have: a one-line
+    poem is left to the length rules; several short lines (a menu) still fail."""
+    defer = QualityConfig(defer_short=True)
+    assert reason_of("今古恨，一搔首。", "zh", defer) is None
+    assert reason_of("首页\n新闻\n产品\n联系我们\n关于", "zh", defer) == "short_lines"
+
+
+def test_han_ratio_does_not_count_paths_and_commands():
+    """A Chinese manual paragraph quoting paths and shell commands stays Chinese for the Han-ratio
+    rule; English prose with a few Han characters still fails it."""
+    manual = ("如果你的家目录已经满了并且邮件投递失败了，你需要从 /var/mail/<username> 目录手动投递邮件到家目录下"
+              "已经分类好的邮箱中。家目录有空闲空间以后，先运行 /etc/init.d/${MAILDAEMON} stop 停止服务，"
+              "再用 formail -s procmail </var/mail/<username> 逐封投递，最后运行 /etc/init.d/${MAILDAEMON} start "
+              "重新启动服务。完成以后请检查 ~/.procmailrc 的规则是否正确，并确认 /var/log/mail.log 里没有新的错误。"
+              "如果问题仍然存在，可以在邮件列表里提问，附上日志中相关的几行内容，这样别人更容易帮你找到原因。")
+    assert reason_of(manual, "zh") is None
+    assert reason_of("这是 " + EN_GOOD, "zh") == "low_han_ratio"

@@ -23,6 +23,9 @@ ZH_STOP_WORDS = ["的", "年", "在", "月", "是", "和", "日", "了", "为", 
 EN_STOP_WORDS = ["the", "be", "to", "of", "and", "that", "have", "with"]  # Gopher
 TERMINAL_PUNCT = ("。", "！", "？", "…", "」", "”", ".", "!", "?", '"')
 PARAGRAPH_RE = re.compile(r"\n\s*\n")
+# Paths, URLs, options, variables and shell syntax (/etc/apt, --verbose, ${HOME}, a=b): Latin letters in
+# them are not English prose, so the Han-ratio rule does not count them (Chinese manuals quote many).
+CODE_TOKEN_RE = re.compile(r"[^\s\u2e80-\u9fff\uff00-\uffef]*[/\\$_=<>{}|~]+[^\s\u2e80-\u9fff\uff00-\uffef]*|(?<!\w)--?[a-z][\w-]*")
 
 
 @dataclasses.dataclass
@@ -87,8 +90,13 @@ class QualityConfig:
     # exactly when a doc_score step follows this one (DataConfig decides; true without that step is
     # refused: short documents would pass unjudged); the stage alone treats None as off.
     defer_short: bool | None = None
-    # Rules that cannot judge one or two sentences: a tweet has < 2 stop words or no final stop.
-    short_skip: list[str] = dataclasses.field(default_factory=lambda: ["few_stop_words", "few_terminal_punct"])
+    # Rules that cannot judge one or two sentences: a tweet has < 2 stop words or no final stop, and
+    # Gopher's most-frequent-n-gram shares (`top_ngram_frac`: every top_* rule) were set for documents
+    # of 50 words and more; in a 20-word saying one repeated phrase is already over the limit
+    # ("Each language has its purpose ... Each language has its place"). Duplicated lines and long
+    # repeated n-grams (dup_*) are still checked.
+    short_skip: list[str] = dataclasses.field(default_factory=lambda: ["few_stop_words", "few_terminal_punct",
+                                                                       "top_ngram_frac"])
     zh: ZhQualityConfig = dataclasses.field(default_factory=ZhQualityConfig)
     en: EnQualityConfig = dataclasses.field(default_factory=EnQualityConfig)
 
@@ -203,7 +211,7 @@ def line_and_repetition_reasons(text: str, units: str | Sequence[str],
                                 cfg: ZhQualityConfig | EnQualityConfig) -> Iterator[str]:
     """The line-shape and repetition rules both languages share; units are chars (zh) or words (en)."""
     lines = nonempty_lines(text)
-    if mean_line_chars(lines) < cfg.min_mean_line_chars:
+    if len(lines) > 1 and mean_line_chars(lines) < cfg.min_mean_line_chars:
         yield "short_lines"
     if terminal_punct_frac(lines) < cfg.min_terminal_punct_frac:
         yield "few_terminal_punct"
@@ -240,7 +248,8 @@ def zh_reasons(text: str, cfg: ZhQualityConfig) -> Iterator[str]:
     chars = "".join(text.split())
     if len(chars) < cfg.min_chars:
         yield "too_short"
-    if han_ratio(text) < cfg.min_han_ratio:
+    prose = CODE_TOKEN_RE.sub(" ", text)
+    if han_ratio(prose) < cfg.min_han_ratio:
         yield "low_han_ratio"
     if sum(chars.count(word) for word in cfg.stop_words) < cfg.min_stop_words:
         yield "few_stop_words"
@@ -248,7 +257,7 @@ def zh_reasons(text: str, cfg: ZhQualityConfig) -> Iterator[str]:
         yield "symbol_ratio"
     if digit_ratio(chars) > cfg.max_digit_ratio:
         yield "digit_ratio"
-    yield from line_and_repetition_reasons(text, chars, cfg)
+    yield from line_and_repetition_reasons(text, "".join(prose.split()), cfg)
 
 
 def en_reasons(text: str, cfg: EnQualityConfig) -> Iterator[str]:
@@ -275,7 +284,13 @@ def en_reasons(text: str, cfg: EnQualityConfig) -> Iterator[str]:
 
 
 LENGTH_REASONS = ("too_short", "too_few_words")
-SKIPPABLE = {"few_stop_words", "few_terminal_punct", "short_lines", "mean_word_length", "low_alpha_words"}
+SKIPPABLE = {"few_stop_words", "few_terminal_punct", "short_lines", "mean_word_length", "low_alpha_words",
+             "top_ngram_frac"}
+
+
+def rule_family(reason: str) -> str:
+    """The name short_skip uses for a rule: top_2gram_frac, top_4char_frac... are all top_ngram_frac."""
+    return "top_ngram_frac" if reason.startswith("top_") else reason
 
 
 class QualityFilter(Stage):
@@ -305,7 +320,7 @@ class QualityFilter(Stage):
         if not floor:
             return first, False
         skip = set(self.cfg.short_skip)
-        return next((r for r in reasons if r not in skip), None), True
+        return next((r for r in reasons if rule_family(r) not in skip), None), True
 
     def apply(self, doc: Document, stats: StageStats) -> Document | None:
         lang = doc.meta["lang"] = doc.meta.get("lang") or detect_lang(doc.text)   # detect only when untagged
