@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.config import ConfigError
+from common.config import ConfigError, load_config
 from dataprep.cli import main as dataprep_main
 from dataprep.core import Document, StageStats
 from dataprep.stages import doc_score as ds
@@ -226,3 +226,36 @@ def test_train_command_on_a_tiny_corpus(tmp_path, capsys):
     assert trained.feature_names("en") == ds.FEATURES + ds.WORD_FEATURES
     assert 0.0 <= trained.score(ZH, "zh")[0] <= 1.0
     assert dataprep_main(["quality", "train", "--input", str(tmp_path / "nothing"), "--output", str(out)]) == 2
+
+
+# An article of a regulation: every clause repeats its long legal formulas, which fails the
+# duplicated-n-gram share (dup_*char_frac) although the text is genuine.
+LAW_ZH = ("第二十五条任何单位或个人有下列行为之一，电力管理部门应给予表彰或一次性物质奖励：\n"
+          "（一）对破坏电力设施或哄抢、盗窃电力设施器材的行为检举、揭发有功；\n"
+          "（二）对破坏电力设施或哄抢、盗窃电力设施器材的行为进行斗争，有效地防止事故发生；\n"
+          "（三）为保护电力设施而同自然灾害作斗争，成绩突出；\n"
+          "（四）为维护电力设施安全，做出显著成绩。\n"
+          "第二十六条违反本条例规定，未经批准或未采取安全措施，在电力设施周围或在依法划定的电力设施保护区内"
+          "进行爆破或其他作业，危及电力设施安全的，由电力管理部门责令停止作业、恢复原状并赔偿损失。\n"
+          "第二十七条违反本条例规定，危害发电设施、变电设施和电力线路设施的，由电力管理部门责令改正；"
+          "拒不改正的，处一万元以下的罚款。\n"
+          "第二十八条违反本条例规定，在依法划定的电力设施保护区内进行作业，危及电力设施安全的，"
+          "由电力管理部门责令停止作业、恢复原状并赔偿损失。")
+
+
+def test_repetition_rule_deferred_to_a_high_score(model):
+    """A law text failing only the duplicated-n-gram rule is kept on a high score (and tagged
+    while it waits); without the deferral the rule removes it. Template spam that repeats its
+    sentences stays removed."""
+    rule = QualityFilter(QualityConfig(defer_short=True)).first_failure
+    assert rule(LAW_ZH, "zh") == (None, False)
+    assert QualityFilter(QualityConfig(defer_short=True, defer_rules=[])).first_failure(LAW_ZH, "zh")[0] \
+        .startswith("dup_")
+    kept, stats = run_stages([LAW_ZH], model=model)
+    assert len(kept) == 1 and kept[0].meta["quality_score"] >= 0.95, [r.reason for r in stats.removals]
+    assert "deferred_rule" not in kept[0].meta and stats.counters["rule_deferred"] == 1
+    spam = ds.fill_templates(ds.TRAIN_SPAM["zh"]["templates"][:2], ds.TRAIN_SPAM["zh"]["slots"], random.Random(3), 12)
+    kept, stats = run_stages([spam], model=model)
+    assert not kept, "repeated template spam must not pass"
+    with pytest.raises(ConfigError, match="defer_rules"):
+        load_config(QualityConfig, data={"defer_rules": ["dup_line_frac"]})

@@ -97,6 +97,13 @@ class QualityConfig:
     # repeated n-grams (dup_*) are still checked.
     short_skip: list[str] = dataclasses.field(default_factory=lambda: ["few_stop_words", "few_terminal_punct",
                                                                        "top_ngram_frac"])
+    # With defer_short on (a learned score follows), a document whose ONLY failing rules are these is
+    # kept and tagged doc.meta["deferred_rule"], and the score keeps it only above its high bar
+    # (doc_score.*.min_score_deferred, 0.95). Laws and manuals repeat long clauses and paths ("由...
+    # 责令改正" in every article) and fail Gopher's duplicated-n-gram shares although they are
+    # genuine; repeated template spam fails them too but scores at most 0.80 on the benchmark.
+    # Duplicated lines and paragraphs (a block pasted again) are never deferred.
+    defer_rules: list[str] = dataclasses.field(default_factory=lambda: ["dup_ngram_frac"])
     zh: ZhQualityConfig = dataclasses.field(default_factory=ZhQualityConfig)
     en: EnQualityConfig = dataclasses.field(default_factory=EnQualityConfig)
 
@@ -105,6 +112,10 @@ class QualityConfig:
         if unknown:
             raise ConfigError(f"quality.short_skip names rules that do not exist or cannot be skipped: "
                               f"{sorted(unknown)}; choose from {sorted(SKIPPABLE)}")
+        unknown = set(self.defer_rules) - DEFERRABLE
+        if unknown:
+            raise ConfigError(f"quality.defer_rules names rules that cannot be deferred to the learned score: "
+                              f"{sorted(unknown)}; choose from {sorted(DEFERRABLE)}")
         for lang in (self.zh, self.en):
             for key, table in (("top_ngram_max", lang.top_ngram_max), ("dup_ngram_max", lang.dup_ngram_max)):
                 for n, limit in table.items():
@@ -288,9 +299,15 @@ SKIPPABLE = {"few_stop_words", "few_terminal_punct", "short_lines", "mean_word_l
              "top_ngram_frac"}
 
 
+DEFERRABLE = {"dup_ngram_frac", "top_ngram_frac", "few_terminal_punct", "short_lines"}
+NGRAM_RULE_RE = re.compile(r"(top|dup)_\d+(char|gram)_frac")
+
+
 def rule_family(reason: str) -> str:
-    """The name short_skip uses for a rule: top_2gram_frac, top_4char_frac... are all top_ngram_frac."""
-    return "top_ngram_frac" if reason.startswith("top_") else reason
+    """The name short_skip and defer_rules use for a rule: top_2gram_frac, top_4char_frac... are
+    all top_ngram_frac; dup_5gram_frac, dup_10char_frac... all dup_ngram_frac."""
+    match = NGRAM_RULE_RE.fullmatch(reason)
+    return f"{match.group(1)}_ngram_frac" if match else reason
 
 
 class QualityFilter(Stage):
@@ -308,28 +325,47 @@ class QualityFilter(Stage):
     def first_failure(self, text: str, lang: str) -> tuple[str | None, bool]:
         """The first failing rule (None when all pass), and whether the document was kept as a
         short one for the learned score (defer_short)."""
+        reason, short, _ = self.verdict(text, lang)
+        return reason, short
+
+    def verdict(self, text: str, lang: str) -> tuple[str | None, bool, str | None]:
+        """(first failing rule or None, kept as a short document, the deferred rule it failed):
+        with defer_short, a short document skips short_skip, and one failing only defer_rules is
+        kept for the learned score with the first of them named."""
         if lang == "zh":
             reasons, floor = zh_reasons(text, self.cfg.zh), len("".join(text.split())) >= self.cfg.zh.min_chars_short
         elif lang == "en":
             reasons, floor = en_reasons(text, self.cfg.en), len(text.split()) >= self.cfg.en.min_words_short
         else:
-            return ("other_language" if self.cfg.drop_other_languages else None), False
+            return ("other_language" if self.cfg.drop_other_languages else None), False, None
         first = next(reasons, None)
-        if first not in LENGTH_REASONS or not self.cfg.defer_short:
-            return first, False
-        if not floor:
-            return first, False
-        skip = set(self.cfg.short_skip)
-        return next((r for r in reasons if rule_family(r) not in skip), None), True
+        if first is None or not self.cfg.defer_short:
+            return first, False, None
+        short = first in LENGTH_REASONS
+        if short:
+            if not floor:
+                return first, False, None
+            skip = set(self.cfg.short_skip)
+            first = next((r for r in reasons if rule_family(r) not in skip), None)
+            if first is None:
+                return None, True, None
+            reasons = (r for r in reasons if rule_family(r) not in skip)
+        deferred = set(self.cfg.defer_rules)
+        if rule_family(first) in deferred and all(rule_family(r) in deferred for r in reasons):
+            return None, short, first
+        return first, False, None
 
     def apply(self, doc: Document, stats: StageStats) -> Document | None:
         lang = doc.meta["lang"] = doc.meta.get("lang") or detect_lang(doc.text)   # detect only when untagged
         stats.count(f"lang.{lang}")
-        reason, short = self.first_failure(doc.text, lang)
+        reason, short, deferred = self.verdict(doc.text, lang)
         if reason:
             stats.remove(doc, reason)
             return None
         if short:
             doc.meta["short_doc"] = True
             stats.count("short_doc_deferred")
+        if deferred:
+            doc.meta["deferred_rule"] = deferred
+            stats.count("rule_deferred")
         return doc
