@@ -2,11 +2,14 @@
 and clean documents of both languages passing every rule."""
 from __future__ import annotations
 
+import random
+from collections import Counter
+
 import pytest
 
 from common.config import ConfigError, load_config
 from dataprep.core import Document, StageStats
-from dataprep.stages.quality import (ZH_STOP_WORDS, QualityConfig, QualityFilter, dup_fractions,
+from dataprep.stages.quality import (ZH_STOP_WORDS, NGrams, QualityConfig, QualityFilter, dup_fractions,
                                      dup_ngram_frac, terminal_punct_frac, top_ngram_frac)
 
 ZH_GOOD = """城市的夜晚总是来得很慢。傍晚六点，街道两旁的路灯一盏接一盏亮起来，下班的人们从地铁站里涌出，
@@ -149,3 +152,44 @@ def test_han_ratio_does_not_count_paths_and_commands():
               "如果问题仍然存在，可以在邮件列表里提问，附上日志中相关的几行内容，这样别人更容易帮你找到原因。")
     assert reason_of(manual, "zh") is None
     assert reason_of("这是 " + EN_GOOD, "zh") == "low_han_ratio"
+
+
+def _grams(units, n):
+    return [units[i:i + n] if isinstance(units, str) else " ".join(units[i:i + n]) for i in range(len(units) - n + 1)]
+
+
+def _top_by_strings(units, n):
+    """Gopher's top n-gram share written over n-gram strings: the oracle for NGrams.top_frac."""
+    grams, total = _grams(units, n), len(units) if isinstance(units, str) else len(" ".join(units))
+    if not grams:
+        return 0.0
+    gram, count = Counter(grams).most_common(1)[0]
+    return len(gram) * count / total if count > 1 else 0.0
+
+
+def _dup_by_strings(units, n):
+    """Gopher's duplicated n-gram share over n-gram strings: the oracle for NGrams.dup_frac."""
+    grams, total = _grams(units, n), len(units) if isinstance(units, str) else len(" ".join(units))
+    seen, repeated, i = set(), 0, 0
+    while i < len(grams):
+        if grams[i] in seen:
+            repeated, i = repeated + len(grams[i]), i + n
+        else:
+            seen.add(grams[i])
+            i += 1
+    return repeated / total if grams else 0.0
+
+
+def test_vectorised_ngram_shares_equal_the_string_definitions():
+    """NGrams groups id windows with numpy; on repetitive random texts (where ties, overlaps and
+    the walk's jumps matter) and real ones it gives exactly the string definitions' values."""
+    rng = random.Random(0)
+    texts = ["".join(rng.choice("ab的了") for _ in range(rng.randint(0, 80))) for _ in range(150)]
+    texts += [" ".join(rng.choice(["a", "bb", "ccc", "the", "of"]) for _ in range(rng.randint(0, 60))) for _ in range(150)]
+    texts += [ZH_GOOD, EN_GOOD, ZH_GOOD * 2, (EN_GOOD + "\n") * 3]
+    for text in texts:
+        for units in ("".join(text.split()), text.split()):
+            grams = NGrams(units)
+            for n in (1, 2, 3, 4, 6, 10, 20):
+                assert grams.top_frac(n) == pytest.approx(_top_by_strings(units, n), abs=1e-12), (units, n)
+                assert grams.dup_frac(n) == pytest.approx(_dup_by_strings(units, n), abs=1e-12), (units, n)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import dataclasses
 import re
 import unicodedata
-from collections import Counter
 from typing import Iterator, Sequence
+
+import numpy as np
 
 from common.config import ConfigError
 from dataprep.core import Document, Stage, StageStats
@@ -147,41 +148,82 @@ def dup_fractions(items: Sequence[str]) -> tuple[float, float]:
     return (dup_items / len(items) if items else 0.0, dup_chars / total_chars if total_chars else 0.0)
 
 
-def _ngrams(units: str | Sequence[str], n: int) -> list[str]:
-    """Character n-grams of a string, or space-joined word n-grams of a word list."""
-    if isinstance(units, str):
-        return [units[i:i + n] for i in range(len(units) - n + 1)]
-    return [" ".join(units[i:i + n]) for i in range(len(units) - n + 1)]
+class NGrams:
+    """The n-grams of one document's units (characters of a string, or words), grouped exactly.
 
+    Gopher's definitions (top_ngram_frac, dup_ngram_frac) are about n-gram strings; building every
+    n-gram string in Python was a fifth of a data run's CPU. Here the units become integer ids and
+    the n-grams windows of them, grouped by numpy's unique over the windows' bytes: equal windows
+    are equal n-grams, so the results are those of the string definitions (tests compare them)."""
 
-def _total_chars(units: str | Sequence[str]) -> int:
-    return len(units) if isinstance(units, str) else len(" ".join(units))
+    def __init__(self, units: str | Sequence[str]):
+        if isinstance(units, str):
+            self.ids = np.frombuffer(units.encode("utf-32-le"), dtype=np.uint32)
+            self.lengths = None
+            self.total = len(units)
+        else:
+            vocab: dict[str, int] = {}
+            self.ids = np.fromiter((vocab.setdefault(w, len(vocab)) for w in units), dtype=np.uint32,
+                                   count=len(units))
+            self.lengths = np.fromiter(map(len, units), dtype=np.int64, count=len(units))
+            self.total = int(self.lengths.sum()) + max(len(units) - 1, 0)   # len(" ".join(words))
+
+    def groups(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(first position of each distinct n-gram, the group of every position, counts per group)."""
+        windows = np.lib.stride_tricks.sliding_window_view(self.ids, n)
+        keys = np.ascontiguousarray(windows).view(np.dtype((np.void, 4 * n))).ravel()
+        _, first, group, counts = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
+        return first, group.ravel(), counts
+
+    def chars(self, start: np.ndarray | int, n: int) -> np.ndarray:
+        """Characters of the n-gram(s) starting at `start` (words joined by single spaces)."""
+        if self.lengths is None:
+            return np.full(np.shape(start), n)
+        ends = np.concatenate(([0], np.cumsum(self.lengths)))
+        return ends[np.asarray(start) + n] - ends[start] + n - 1
+
+    def top_frac(self, n: int) -> float:
+        """Gopher: characters covered by the most frequent n-gram / all characters (0 if none
+        repeats); among equally frequent n-grams, the one seen first."""
+        if len(self.ids) < n or n < 1:
+            return 0.0
+        first, _, counts = self.groups(n)
+        best = counts.max()
+        if best < 2:
+            return 0.0
+        start = int(first[counts == best].min())
+        return int(self.chars(start, n)) * int(best) / self.total
+
+    def dup_frac(self, n: int) -> float:
+        """Gopher: characters inside n-grams seen earlier / all characters. The walk: at a position
+        whose n-gram was seen, count it and jump n positions (the skipped ones are not "seen");
+        else mark it seen. Only n-grams that occur twice or more can matter, so only their
+        positions are walked."""
+        if len(self.ids) < n or n < 1:
+            return 0.0
+        _, group, counts = self.groups(n)
+        positions = np.flatnonzero(counts[group] > 1)
+        if not len(positions):
+            return 0.0
+        seen: set[int] = set()
+        repeated, resume = [], 0
+        for pos, g in zip(positions.tolist(), group[positions].tolist()):
+            if pos < resume:
+                continue
+            if g in seen:
+                repeated.append(pos)
+                resume = pos + n
+            else:
+                seen.add(g)
+        return int(np.sum(self.chars(np.array(repeated, dtype=np.int64), n))) / self.total if repeated else 0.0
 
 
 def top_ngram_frac(units: str | Sequence[str], n: int) -> float:
-    """Gopher: characters covered by the most frequent n-gram / all characters (0 if none repeats)."""
-    grams = _ngrams(units, n)
-    if not grams:
-        return 0.0
-    gram, count = Counter(grams).most_common(1)[0]
-    return len(gram) * count / _total_chars(units) if count > 1 else 0.0
+    return NGrams(units).top_frac(n)
 
 
 def dup_ngram_frac(units: str | Sequence[str], n: int) -> float:
-    """Gopher: characters inside n-grams seen earlier (each position counted once) / all characters."""
-    grams = _ngrams(units, n)
-    if len(set(grams)) == len(grams):          # nothing repeats: skip the position walk
-        return 0.0
-    seen: set[str] = set()
-    repeated = i = 0
-    while i < len(grams):
-        if grams[i] in seen:
-            repeated += len(grams[i])
-            i += n
-        else:
-            seen.add(grams[i])
-            i += 1
-    return repeated / _total_chars(units) if grams else 0.0
+    return NGrams(units).dup_frac(n)
 
 
 def _symbol_class() -> re.Pattern[str]:
@@ -205,7 +247,7 @@ def symbol_ratio(chars: str) -> float:
 
 
 def digit_ratio(chars: str) -> float:
-    return sum(ch.isdigit() for ch in chars) / len(chars) if chars else 0.0
+    return sum(map(str.isdigit, chars)) / len(chars) if chars else 0.0
 
 
 def mean_line_chars(lines: Sequence[str]) -> float:
@@ -243,11 +285,12 @@ def repetition_reasons(text: str, units: str | Sequence[str], cfg: ZhQualityConf
     if para_char_frac > cfg.max_dup_para_char_frac:
         yield "dup_para_char_frac"
     unit = "char" if isinstance(units, str) else "gram"
+    grams = NGrams(units)
     for n, limit in sorted(cfg.top_ngram_max.items()):
-        if top_ngram_frac(units, n) > limit:
+        if grams.top_frac(n) > limit:
             yield f"top_{n}{unit}_frac"
     for n, limit in sorted(cfg.dup_ngram_max.items()):
-        frac = dup_ngram_frac(units, n)
+        frac = grams.dup_frac(n)
         if frac > limit:
             yield f"dup_{n}{unit}_frac"
         if frac == 0.0:      # no n-gram repeats, so no longer one does either
@@ -281,7 +324,7 @@ def en_reasons(text: str, cfg: EnQualityConfig) -> Iterator[str]:
     mean_len = sum(map(len, words)) / max(len(words), 1)
     if not cfg.min_mean_word_len <= mean_len <= cfg.max_mean_word_len:
         yield "mean_word_length"
-    if sum(any(c.isalpha() for c in w) for w in words) / max(len(words), 1) < cfg.min_alpha_word_frac:
+    if sum(any(map(str.isalpha, w)) for w in words) / max(len(words), 1) < cfg.min_alpha_word_frac:
         yield "low_alpha_words"
     stop_words = set(cfg.stop_words)
     if sum(w.lower().strip(".,;:!?\"'()") in stop_words for w in words) < cfg.min_stop_words:
