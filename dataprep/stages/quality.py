@@ -153,8 +153,8 @@ class NGrams:
 
     Gopher's definitions (top_ngram_frac, dup_ngram_frac) are about n-gram strings; building every
     n-gram string in Python was a fifth of a data run's CPU. Here the units become integer ids and
-    the n-grams windows of them, grouped by numpy's unique over the windows' bytes: equal windows
-    are equal n-grams, so the results are those of the string definitions (tests compare them)."""
+    each n-gram size gets exact group ids with numpy (see `groups`): equal ids are equal n-grams,
+    so the results are those of the string definitions (tests compare them)."""
 
     def __init__(self, units: str | Sequence[str]):
         if isinstance(units, str):
@@ -167,13 +167,23 @@ class NGrams:
                                    count=len(units))
             self.lengths = np.fromiter(map(len, units), dtype=np.int64, count=len(units))
             self.total = int(self.lengths.sum()) + max(len(units) - 1, 0)   # len(" ".join(words))
+        self._groups: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def groups(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(first position of each distinct n-gram, the group of every position, counts per group)."""
-        windows = np.lib.stride_tricks.sliding_window_view(self.ids, n)
-        keys = np.ascontiguousarray(windows).view(np.dtype((np.void, 4 * n))).ravel()
-        _, first, group, counts = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
-        return first, group.ravel(), counts
+        """(first position of each distinct n-gram, the group of every position, counts per group).
+        An n-gram's group is the pair (group of its first p units, group of the other n - p), p
+        the largest power of two below n: exact ids from pairs of exact ids, memoised per n."""
+        if n not in self._groups:
+            if n == 1:
+                key = self.ids.astype(np.uint64)
+            else:
+                p = 1 << ((n - 1).bit_length() - 1)
+                size = len(self.ids) - n + 1
+                head, tail = self.groups(p)[1][:size], self.groups(n - p)[1][p:p + size]
+                key = (head.astype(np.uint64) << np.uint64(32)) | tail.astype(np.uint64)
+            _, first, group, counts = np.unique(key, return_index=True, return_inverse=True, return_counts=True)
+            self._groups[n] = (first, group.ravel(), counts)
+        return self._groups[n]
 
     def chars(self, start: np.ndarray | int, n: int) -> np.ndarray:
         """Characters of the n-gram(s) starting at `start` (words joined by single spaces)."""
