@@ -263,16 +263,20 @@ def evaluate(items, model: QualityModel):
         results["+ sensitive words (the default run)"][(lang, kind)].append(
             bool(kept) and bool(list(blocklist.process(kept, stats))))
         results["datatrove Gopher+C4+FineWeb"][(lang, kind)].append(dt_keep(lang, text))
-        scored.append((kind, deferring.first_failure(text, lang)[0] is None, model.score(text, lang)[0]))
+        reason, _, deferred = deferring.verdict(text, lang)
+        scored.append((kind, reason is None, model.score(text, lang)[0], bool(deferred)))
     return results, scored
 
 
 def sweep(scored) -> list[str]:
-    """What re-thresholding the stored quality_score gives (rules with defer_short, then score >= t)."""
+    """What re-thresholding the stored quality_score gives (rules with defer_short, then score >= t;
+    documents that failed only a deferred rule need the higher of t and min_score_deferred)."""
+    bar = DocScoreConfig().zh.min_score_deferred
     lines = ["| min_score | good kept | bad dropped |", "|---:|---:|---:|"]
     for cut in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
-        good = [ok and score >= cut for kind, ok, score in scored if kind.startswith("good")]
-        bad = [ok and score >= cut for kind, ok, score in scored if kind.startswith("bad")]
+        verdicts = [(kind, ok and score >= (max(cut, bar) if deferred else cut)) for kind, ok, score, deferred in scored]
+        good = [kept for kind, kept in verdicts if kind.startswith("good")]
+        bad = [kept for kind, kept in verdicts if kind.startswith("bad")]
         lines.append(f"| {cut} | {sum(good) / len(good):.3f} | {1 - sum(bad) / len(bad):.3f} |")
     return lines + [""]
 
