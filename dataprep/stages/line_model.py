@@ -72,9 +72,13 @@ _TABLE_SIZE = 0x30000      # through the CJK extension planes; rarer code points
 
 @functools.lru_cache(maxsize=1)
 def _class_table() -> np.ndarray:
-    """(code point, class) booleans for CHAR_CLASS_RES, built once per process."""
-    chars = [chr(c) for c in range(_TABLE_SIZE)]
-    return np.array([[bool(pattern.match(ch)) for pattern in CHAR_CLASS_RES.values()] for ch in chars], dtype=bool)
+    """(code point, class) booleans for CHAR_CLASS_RES, built once per process: each class's
+    pattern (one character wide) runs once over a string of every code point."""
+    every = "".join(map(chr, range(_TABLE_SIZE)))
+    table = np.zeros((_TABLE_SIZE, len(CHAR_CLASS_RES)), dtype=bool)
+    for k, pattern in enumerate(CHAR_CLASS_RES.values()):
+        table[[m.start() for m in pattern.finditer(every)], k] = True
+    return table
 
 
 def _class_counts(stripped: list[str]) -> dict[str, np.ndarray]:

@@ -27,6 +27,7 @@ PARAGRAPH_RE = re.compile(r"\n\s*\n")
 # Paths, URLs, options, variables and shell syntax (/etc/apt, --verbose, ${HOME}, a=b): Latin letters in
 # them are not English prose, so the Han-ratio rule does not count them (Chinese manuals quote many).
 CODE_TOKEN_RE = re.compile(r"[^\s\u2e80-\u9fff\uff00-\uffef]*[/\\$_=<>{}|~]+[^\s\u2e80-\u9fff\uff00-\uffef]*|(?<!\w)--?[a-z][\w-]*")
+CODE_HINTS = "/\\$_=<>{}|~-"    # a text without any of these has no code token: skip the substitution
 
 
 @dataclasses.dataclass
@@ -312,7 +313,7 @@ def zh_reasons(text: str, cfg: ZhQualityConfig) -> Iterator[str]:
     chars = "".join(text.split())
     if len(chars) < cfg.min_chars:
         yield "too_short"
-    prose = CODE_TOKEN_RE.sub(" ", text)
+    prose = CODE_TOKEN_RE.sub(" ", text) if any(c in text for c in CODE_HINTS) else text
     if han_ratio(prose) < cfg.min_han_ratio:
         yield "low_han_ratio"
     if sum(chars.count(word) for word in cfg.stop_words) < cfg.min_stop_words:
