@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "tokenizer": "dataprep.tokenizer.cli",
     "pack": "dataprep.pack_cli",
     "count": "dataprep.pack_cli",
+    "export-megatron": "dataprep.pack_cli",
     "quality": "dataprep.stages.doc_score",
     "lines": "dataprep.stages.line_train",
 }

@@ -54,6 +54,22 @@ def cmd_count(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_megatron(args: argparse.Namespace) -> int:
+    from dataprep.megatron import export_megatron
+    from dataprep.packed import PackedFormatError
+
+    try:
+        manifest = export_megatron(args.packed, args.output, append_eod=not args.no_append_eod,
+                                   log=lambda line: print(line, file=sys.stderr))
+    except PackedFormatError as exc:
+        raise ConfigError(str(exc)) from None
+    for split, info in manifest["splits"].items():
+        print(f"{split}: {info['num_documents']} documents, {info['num_tokens']} tokens in {len(info['shards'])} shards")
+        print(f"  --data-path {info['data_path']}")
+    print(f"manifest: {Path(args.output) / 'manifest.json'}")
+    return 0
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     pack = subparsers.add_parser(
         "pack", help="tokenize cleaned shards and pack them for training",
@@ -74,3 +90,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     count.add_argument("--tokenizer", help="sentencepiece model file (not needed for a packed directory)")
     count.add_argument("--text-field", default="text", help="jsonl field / parquet column holding the text")
     count.set_defaults(func=cmd_count)
+    export = subparsers.add_parser(
+        "export-megatron", help="convert a packed directory to Megatron-Core's indexed dataset (.bin/.idx)",
+        description="Write <output>/<split>/<shard>.bin/.idx in the MMIDIDX format that Megatron-LM and GPT-NeoX "
+                    "read (megatron.core.datasets.indexed_dataset.IndexedDataset), one sequence per document "
+                    "followed by the end-of-document token, plus manifest.json with checksums. The packed "
+                    "shards are verified against their checksums first.")
+    export.add_argument("packed", help="packed directory (the output of `dataprep pack`)")
+    export.add_argument("--output", required=True, help="output directory")
+    export.add_argument("--no-append-eod", action="store_true",
+                        help="store documents without the end-of-document token (Megatron's preprocess_data "
+                             "without --append-eod)")
+    export.set_defaults(func=cmd_export_megatron)
