@@ -21,11 +21,10 @@ from common.atomic import atomic_write, sha256_file, write_json, write_text
 from common.config import ConfigError, dump_yaml
 from dataprep.tokenizer.align import align_vocabulary, segment_sample
 from dataprep.tokenizer.config import TokenizerConfig
+from dataprep.tokenizer.files import MODEL_FILE
 from dataprep.tokenizer.lexicon import segment_han, top_idioms
 from dataprep.reader import iter_documents
 from dataprep.tokenizer.textio import split_long
-
-MODEL_FILE = "tokenizer.model"
 
 
 @dataclass
