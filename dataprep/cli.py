@@ -30,7 +30,8 @@ def data_config(args: argparse.Namespace):
 
     if not args.config and not args.overrides:
         raise ConfigError("give --config FILE (see configs/data/) and/or key=value overrides")
-    return load_config(DataConfig, args.config, args.overrides, data={"output": args.output} if args.output else None)
+    flags = {k: v for k, v in (("output", args.output), ("fail_share", 1.0 if args.allow_mostly_removed else None)) if v}
+    return load_config(DataConfig, args.config, args.overrides, data=flags)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -79,6 +80,8 @@ def add_builtin_parsers(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--config", help="data YAML, e.g. configs/data/sample.yaml")
     run.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. num_workers=4")
     run.add_argument("-o", "--output", help="output directory (the config's `output`)")
+    run.add_argument("--allow-mostly-removed", action="store_true",
+                     help="do not fail when quarantine or one removal reason takes nearly all records (fail_share=1)")
     run.add_argument("--step", help="run only this step (see --list-steps)")
     run.add_argument("--task", type=int, default=0, help="this task's number, 0-based (map steps)")
     run.add_argument("--ntasks", type=int, default=1, help="number of tasks sharing a map step")

@@ -51,8 +51,9 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from common.atomic import atomic_write, clean_stale_tmp, write_json, write_text
-from common.config import ConfigError
+from common.config import ConfigError, to_dict
 from dataprep import steps as data_steps
+from dataprep import thresholds
 from dataprep.config import DataConfig
 from dataprep.core import Document, Quarantine, Stage, StageStats
 from dataprep.stages import exact_dedup, lines, minhash
@@ -191,7 +192,7 @@ def step_read(run: Run, shard: InputShard) -> None:
     write_jsonl(out / "removed.jsonl", _removals(stats))
     write_jsonl(out / "quarantine.jsonl", [q.to_json() for q in reader.quarantined])
     write_json(out / "stats.json", {"records": reader.records, "blank_lines": reader.blank_lines,
-                                    "stages": _stats_json(stats)})
+                                    "fields_seen": dict(reader.fields_seen), "stages": _stats_json(stats)})
 
 
 def step_linecount(run: Run) -> None:
@@ -358,6 +359,7 @@ def step_finalize(run: Run) -> dict[str, Any]:
     by_reason: Counter[str] = Counter()
     by_lang: Counter[str] = Counter()
     quarantined: Counter[str] = Counter()
+    fields_seen: Counter[str] = Counter()
     hist = {side: np.zeros(len(LENGTH_EDGES) - 1, np.int64) for side in ("before", "after")}
     chars_kept = 0
     stat_files = [run.step_dir("dedup") / "stats.json"]
@@ -365,7 +367,9 @@ def step_finalize(run: Run) -> dict[str, Any]:
             atomic_write(run.out / "quarantine.jsonl", "w", encoding="utf-8") as quarantine_out:
         for s in shards:
             read_dir = run.shard_dir("read", s.index)
-            docs_in += json.loads((read_dir / "stats.json").read_text(encoding="utf-8"))["records"]
+            read_stats = json.loads((read_dir / "stats.json").read_text(encoding="utf-8"))
+            docs_in += read_stats["records"]
+            fields_seen.update(read_stats.get("fields_seen", {}))
             for record in _copy_jsonl(read_dir / "quarantine.jsonl", quarantine_out):
                 quarantined[record["file"]] += 1
             for step in ("read", "filter", "write"):
@@ -404,16 +408,36 @@ def step_finalize(run: Run) -> dict[str, Any]:
     if docs_in != kept + removed + n_quarantined:
         raise RunError(f"accounting broken in {run.out}: docs_in {docs_in} != kept {kept} + removed "
                        f"{removed} + quarantined {n_quarantined}")
-    if docs_in == 0:
-        raise RunError(f"no records in the inputs {run.cfg.inputs}: are they empty files?")
-    if n_quarantined == docs_in:
-        first = "; ".join(quarantine_summary(run.out, 3))
-        raise RunError(f"every one of the {docs_in} input records was quarantined (e.g. {first}): check "
-                       f"text_field ({run.cfg.text_field!r}) and the input format; details in {run.out}/quarantine.jsonl")
+    _check_not_mostly_lost(run, docs_in, n_quarantined, by_reason, fields_seen)
     write_json(run.out / "manifest.json", manifest)
     for directory in [run.out, run.out / "clean", *(p for p in (run.out / "work").rglob("*") if p.is_dir())]:
         clean_stale_tmp(directory)
     return manifest
+
+
+def _check_not_mostly_lost(run: Run, docs_in: int, n_quarantined: int, by_reason: Counter[str],
+                           fields_seen: Counter[str]) -> None:
+    """Fail a run that read nothing, or lost more than `fail_share` of its records to one cause."""
+    cfg = run.cfg
+    if docs_in == 0:
+        raise RunError(f"no records in the inputs {cfg.inputs}: are they empty files?")
+    limit, override = cfg.fail_share, "rerun with --allow-mostly-removed (fail_share=1) to accept it"
+    if n_quarantined > limit * docs_in:
+        share = "every one" if n_quarantined == docs_in else f"{n_quarantined} ({n_quarantined / docs_in:.0%})"
+        if fields_seen:
+            who = "no record" if n_quarantined == docs_in else "records"
+            cause = (f"{who} had the text field {cfg.text_field!r} (fields seen: "
+                     f"{', '.join(f for f, _ in fields_seen.most_common(10))}): set text_field")
+        else:
+            cause = f"e.g. {'; '.join(quarantine_summary(run.out, 3))}"
+        raise RunError(f"{share} of the {docs_in} input records was quarantined: {cause}; "
+                       f"details in {run.out}/quarantine.jsonl; {override}")
+    reason, removed = max(by_reason.items(), key=lambda kv: kv[1], default=("", 0))
+    if removed > limit * docs_in:
+        settings = thresholds.describe(reason, to_dict(cfg))
+        raise RunError(f"{reason} removed {removed} of the {docs_in} input records ({removed / docs_in:.0%}, "
+                       f"more than fail_share {limit}){f': set by {settings}' if settings else ''}; examples in "
+                       f"{run.out}/removed.jsonl; {override}")
 
 
 def _length_histogram(lengths: pa.Array) -> np.ndarray:
