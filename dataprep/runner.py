@@ -360,6 +360,7 @@ def step_finalize(run: Run) -> dict[str, Any]:
     by_lang: Counter[str] = Counter()
     quarantined: Counter[str] = Counter()
     fields_seen: Counter[str] = Counter()
+    groups: dict[str, dict[str, dict[str, int]]] = {"source": {}, "lang": {}}
     hist = {side: np.zeros(len(LENGTH_EDGES) - 1, np.int64) for side in ("before", "after")}
     chars_kept = 0
     stat_files = [run.step_dir("dedup") / "stats.json"]
@@ -377,15 +378,18 @@ def step_finalize(run: Run) -> dict[str, Any]:
                     by_reason[f"{record['stage']}/{record['reason']}"] += 1
             stat_files += [read_dir / "stats.json", *(run.shard_dir(step, s.index) / "stats.json"
                                                       for step in ("filter", "write"))]
-            before = pq.read_table(read_dir / "docs.parquet", columns=["text"])
+            before = pq.read_table(read_dir / "docs.parquet", columns=["text", "source"])
             hist["before"] += _length_histogram(pc.utf8_length(before.column("text")))
+            _add_groups(groups, before, "source", "read")
             if run.clean_path(s.index).exists():
-                table = pq.read_table(run.clean_path(s.index), columns=["text", "lang"])
+                table = pq.read_table(run.clean_path(s.index), columns=["text", "lang", "source"])
                 kept += table.num_rows
                 by_lang.update(table.column("lang").to_pylist())
                 after = pc.utf8_length(table.column("text"))
                 hist["after"] += _length_histogram(after)
                 chars_kept += pc.sum(after).as_py() or 0
+                _add_groups(groups, table, "source", "kept")
+                _add_groups(groups, table, "lang", "kept")
     stages: dict[str, dict[str, Any]] = {}
     for path in stat_files:
         for name, st in json.loads(path.read_text(encoding="utf-8"))["stages"].items():
@@ -397,6 +401,9 @@ def step_finalize(run: Run) -> dict[str, Any]:
         "settings_hash": run.cfg.settings_hash(), "inputs": run.cfg.inputs, "shards": len(shards),
         "docs_in": docs_in, "kept": kept, "removed": removed, "quarantined": n_quarantined,
         "kept_by_lang": dict(by_lang), "chars_kept": chars_kept,
+        # documents / characters after reading and kept, per source file and per language (kept only:
+        # the language is tagged after reading)
+        "by_source": dict(sorted(groups["source"].items())), "by_lang": dict(sorted(groups["lang"].items())),
         "removed_by_reason": dict(by_reason), "quarantined_by_file": dict(quarantined),
         "stage_order": [name for name in data_steps.plan(run.cfg).order if name in stages],  # JSON keys get sorted
         "stages": stages,
@@ -438,6 +445,17 @@ def _check_not_mostly_lost(run: Run, docs_in: int, n_quarantined: int, by_reason
         raise RunError(f"{reason} removed {removed} of the {docs_in} input records ({removed / docs_in:.0%}, "
                        f"more than fail_share {limit}){f': set by {settings}' if settings else ''}; examples in "
                        f"{run.out}/removed.jsonl; {override}")
+
+
+def _add_groups(groups: dict[str, dict[str, dict[str, int]]], table: pa.Table, key: str, side: str) -> None:
+    """Add a table's documents and characters per value of `key` into groups[key][value][side_docs/_chars]."""
+    summed = table.append_column("chars", pc.utf8_length(table.column("text"))).group_by(key).aggregate(
+        [("chars", "count"), ("chars", "sum")])
+    for value, docs, chars in zip(summed[key].to_pylist(), summed["chars_count"].to_pylist(),
+                                  summed["chars_sum"].to_pylist()):
+        entry = groups[key].setdefault(str(value), {})
+        entry[f"{side}_docs"] = entry.get(f"{side}_docs", 0) + docs
+        entry[f"{side}_chars"] = entry.get(f"{side}_chars", 0) + (chars or 0)
 
 
 def _length_histogram(lengths: pa.Array) -> np.ndarray:

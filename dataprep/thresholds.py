@@ -35,7 +35,7 @@ RULES: list[tuple[str, list[str]]] = [
     (r"quality/dup_(\d+)gram_frac", [r"quality.en.dup_ngram_max.\1"]),
     (r"doc_score/low_quality_score", ["doc_score.zh.min_score", "doc_score.en.min_score"]),
     (r"doc_score/low_quality_score_short", ["doc_score.zh.min_score_short", "doc_score.en.min_score_short"]),
-    (r"safety/sensitive_words", ["safety.max_hits_per_line", "safety.blocklist"]),
+    (r"sensitive_words/sensitive_words", ["safety.max_hits_per_line", "safety.blocklist"]),
     (r"exact_dedup/exact_duplicate", ["exact_dedup.enabled"]),
     (r"minhash/near_duplicate", ["minhash.threshold", "minhash.num_perm"]),
 ]
