@@ -23,7 +23,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from common.atomic import fsync_dir, tmp_path_for, write_json
+from common.atomic import fsync_dir, give_default_mode, tmp_path_for, write_json
 from common.config import ConfigError, load_config
 from dataprep.tokenizer.config import TokenizerConfig
 from pipeline.config import ModelConfig
@@ -204,6 +204,7 @@ def _save_safetensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
     tmp = tmp_path_for(path)
     try:
         save_file(tensors, str(tmp), metadata={"format": "pt"})
+        give_default_mode(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
