@@ -20,6 +20,7 @@ import sentencepiece as spm
 
 from common.atomic import clean_stale_tmp, sha256_file, write_json
 from common.config import ConfigError
+from common.progress import progress
 from dataprep.core import Document
 from dataprep.packed import HEADER, SPLITS, ShardInfo, ShardWriter, dtype_for_vocab, split_of, write_manifest
 from dataprep.reader import InputError, expand_inputs, iter_documents
@@ -181,9 +182,9 @@ def pack(config: PackConfig, log=print) -> dict[str, Any]:
     workers = min(config.num_workers, len(pending))
     if workers > 1:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
-            results = list(pool.imap_unordered(_run_task, pending))
+            results = list(progress(pool.imap_unordered(_run_task, pending), "pack", len(pending), "shard"))
     else:
-        results = [_run_task(task) for task in pending]
+        results = list(progress(map(_run_task, pending), "pack", len(pending), "shard"))
     for name, record, error in results:
         if error:
             errors.append(f"shard {name}: {error}")

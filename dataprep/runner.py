@@ -48,10 +48,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from tqdm import tqdm
-
 from common.atomic import atomic_write, clean_stale_tmp, write_json, write_text
 from common.config import ConfigError, to_dict
+from common.progress import progress
 from dataprep import steps as data_steps
 from dataprep import thresholds
 from dataprep.config import DataConfig
@@ -277,7 +276,7 @@ def step_dedup(run: Run) -> None:
                                           mh.false_negative_weight)
         store = minhash.SignatureStore([d / "sig.npy" for d in dirs])
         alive = np.flatnonzero(valid & (decision == KEEP))
-        bar = functools.partial(tqdm, desc="dedup: LSH bands", unit="band", disable=None)
+        bar = functools.partial(progress, desc="dedup: LSH", total=bands, unit="band")
         roots = minhash.lsh_clusters(store, alive, mh.threshold, bands, rows, bar).roots()
         decision[(roots != index) & (decision == KEEP)] = NEAR
         clusters = _clusters(run, shards, store, roots)
@@ -534,16 +533,13 @@ def run_step(cfg: DataConfig, step: str, task: int = 0, ntasks: int = 1) -> None
         return
     todo = [s for s in run.shards() if s.index % ntasks == task and not run.marker(step, s.index).exists()]
     jobs = [(cfg, step, s) for s in todo]
-    bar = tqdm(total=len(jobs), desc=f"{step}: shards", unit="shard", disable=None)
     if cfg.num_workers == 1 or len(jobs) <= 1:
-        for job in jobs:
-            _map_worker(job)
-            bar.update()
+        for _ in progress(map(_map_worker, jobs), step, len(jobs), "shard"):
+            pass
     else:
         with multiprocessing.get_context("fork").Pool(min(cfg.num_workers, len(jobs))) as pool:
-            for _ in pool.imap_unordered(_map_worker, jobs):
-                bar.update()
-    bar.close()
+            for _ in progress(pool.imap_unordered(_map_worker, jobs), step, len(jobs), "shard"):
+                pass
 
 
 def run_all(cfg: DataConfig) -> dict[str, Any]:
