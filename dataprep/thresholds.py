@@ -52,12 +52,25 @@ def _lookup(config: dict[str, Any], dotted: str) -> Any:
     return node
 
 
+# a quality rule deferred to the learned score (quality.defer_rules), whose verdict then stood
+DEFERRED = re.compile(r"doc_score/(?!low_quality_score)(.+)")
+
+
 def known(reason: str) -> bool:
+    deferred = DEFERRED.fullmatch(reason)
+    if deferred:
+        return known(f"quality/{deferred.group(1)}")
     return any(re.fullmatch(pattern, reason) for pattern, _ in RULES)
 
 
 def settings_for(reason: str, config: dict[str, Any]) -> dict[str, Any]:
     """{dotted key: value in this run} of the settings behind a "<stage>/<reason>" key ({} if none)."""
+    deferred = DEFERRED.fullmatch(reason)
+    if deferred:
+        rule = settings_for(f"quality/{deferred.group(1)}", config)
+        langs = sorted({key.split(".")[1] for key in rule if key.count(".") >= 2})
+        cuts = [f"doc_score.{lang}.min_score_deferred" for lang in langs]
+        return {**rule, **{key: _lookup(config, key) for key in cuts}}
     for pattern, keys in RULES:
         match = re.fullmatch(pattern, reason)
         if match:

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from common.atomic import write_json
-from dataprep.report import ReportError, removal_steps, write_report
+from dataprep.report import ReportError, removal_steps, run_settings, write_report
 
 STAGES = {  # written sorted by name, as common.atomic.write_json does
     "exact_dedup": {"seen": 80, "kept": 75, "removed": {"exact_duplicate": 5}, "counters": {}},
@@ -110,6 +110,9 @@ def test_each_removal_reason_names_the_setting_behind_it(tmp_path):
                  "safety.max_hits_per_line = 0.5", "lines.min_docs = 5"):
         assert text in page and text in markdown
     assert all(thresholds.known(label) for label in REASONS)
+    settings = run_settings(run)
+    assert thresholds.describe("doc_score/dup_18char_frac", settings) == (
+        "quality.zh.dup_ngram_max.18 = 0.141, doc_score.zh.min_score_deferred = 0.95")    # a deferred rule that stood
 
 
 def test_a_real_run_reports_sources_languages_and_kept_examples(tmp_path):
