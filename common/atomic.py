@@ -34,6 +34,14 @@ def atomic_write(path: str | Path, mode: str = "wb", encoding: str | None = None
     fsync_dir(path.parent)
 
 
+def give_default_mode(path: Path) -> None:
+    """Mode 0666 less the umask, as open() would give: some writers (safetensors' save_file) create 0600
+    files, which other users of a shared model directory then cannot read."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 def fsync_dir(directory: Path) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(directory, os.O_RDONLY)

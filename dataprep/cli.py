@@ -16,24 +16,32 @@ COMMANDS: dict[str, str] = {
     "tokenizer": "dataprep.tokenizer.cli",
     "pack": "dataprep.pack_cli",
     "count": "dataprep.pack_cli",
+    "export-megatron": "dataprep.pack_cli",
     "quality": "dataprep.stages.doc_score",
     "lines": "dataprep.stages.line_train",
 }
 BUILTIN = ("run", "report")
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def data_config(args: argparse.Namespace):
+    """The run's DataConfig: --config, then --output, then key=value overrides."""
     from common.config import load_config
-    from dataprep import runner
     from dataprep.config import DataConfig
+
+    if not args.config and not args.overrides:
+        raise ConfigError("give --config FILE (see configs/data/) and/or key=value overrides")
+    flags = {k: v for k, v in (("output", args.output), ("fail_share", 1.0 if args.allow_mostly_removed else None)) if v}
+    return load_config(DataConfig, args.config, args.overrides, data=flags)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from dataprep import runner
 
     if args.list_steps:
         for step in runner.STEPS:
             print(f"{step}\t{'map' if step in runner.MAP_STEPS else 'reduce'}")
         return 0
-    if not args.config and not args.overrides:
-        raise ConfigError("give --config FILE (see configs/data/) and/or key=value overrides")
-    cfg = load_config(DataConfig, args.config, args.overrides)
+    cfg = data_config(args)
     try:
         if args.step:
             runner.run_step(cfg, args.step, args.task, args.ntasks)
@@ -71,11 +79,14 @@ def add_builtin_parsers(subparsers: argparse._SubParsersAction) -> None:
                     "arrays; global steps (plan, linecount, dedup, finalize) run once.")
     run.add_argument("--config", help="data YAML, e.g. configs/data/sample.yaml")
     run.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. num_workers=4")
+    run.add_argument("-o", "--output", help="output directory (the config's `output`)")
+    run.add_argument("--allow-mostly-removed", action="store_true",
+                     help="do not fail when quarantine or one removal reason takes nearly all records (fail_share=1)")
     run.add_argument("--step", help="run only this step (see --list-steps)")
     run.add_argument("--task", type=int, default=0, help="this task's number, 0-based (map steps)")
     run.add_argument("--ntasks", type=int, default=1, help="number of tasks sharing a map step")
     run.add_argument("--list-steps", action="store_true", help="print the steps in order with their kind")
-    run.set_defaults(func=cmd_run)
+    run.set_defaults(func=cmd_run, resolve_config=data_config)
     report = subparsers.add_parser(
         "report", help="write the HTML/Markdown report of a finished run",
         description="Read a run's manifest.json, removed.jsonl and clusters.jsonl and write a report.")

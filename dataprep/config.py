@@ -89,6 +89,10 @@ class DataConfig:
     num_workers: int = 2               # processes per task for per-shard steps
     shard_size: int = 20_000           # input records per shard (jsonl lines, parquet rows, txt files)
     lang_zh_min_han: float = ZH_MIN_HAN  # Han / (Han + Latin letters) from which a doc is "zh", else "en"
+    # The run fails when quarantine or one removal reason takes more than this share of the input
+    # records: a wrong text_field, format or threshold, not a corpus. 1.0 never fails
+    # (`dataprep run --allow-mostly-removed`). Not a setting of the outputs: not in the settings hash.
+    fail_share: float = 0.95
     read: ReadConfig = dataclasses.field(default_factory=ReadConfig)
     normalize: NormalizeConfig = dataclasses.field(default_factory=NormalizeConfig)
     lines: LinesConfig = dataclasses.field(default_factory=LinesConfig)
@@ -105,6 +109,8 @@ class DataConfig:
             raise ConfigError("num_workers must be >= 1")
         if self.shard_size < 1:
             raise ConfigError("shard_size must be >= 1")
+        if not 0.0 < self.fail_share <= 1.0:
+            raise ConfigError(f"fail_share must be in (0, 1] (1 = never fail), got {self.fail_share}")
         validate_steps(self.steps)
         names = [step_name(s) for s in active(self)]
         scored_after = "quality" in names and "doc_score" in names and names.index("doc_score") > names.index("quality")
@@ -115,15 +121,15 @@ class DataConfig:
                               "after quality in steps (and enabled), or set quality.defer_short: false")
 
     def _settings(self) -> "DataConfig":
-        """The settings that change outputs: not the workers or the output path."""
-        return dataclasses.replace(self, num_workers=1, output="")
+        """The settings that change outputs: not the workers, the output path or the failure share."""
+        return dataclasses.replace(self, num_workers=1, output="", fail_share=1.0)
 
     def settings_hash(self) -> str:
         return config_hash(self._settings())
 
     def settings_yaml(self) -> str:
-        """The run's settings as YAML, defaults resolved, without output and num_workers (which do not
-        change outputs): `dataprep run --config <out>/config.yaml output=...` repeats the run."""
+        """The run's settings as YAML, defaults resolved, without output, num_workers and fail_share
+        (which do not change outputs): `dataprep run --config <out>/config.yaml output=...` repeats the run."""
         data = to_dict(self._settings())
-        del data["output"], data["num_workers"]
+        del data["output"], data["num_workers"], data["fail_share"]
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

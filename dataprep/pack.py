@@ -20,9 +20,11 @@ import sentencepiece as spm
 
 from common.atomic import clean_stale_tmp, sha256_file, write_json
 from common.config import ConfigError
+from common.progress import progress
 from dataprep.core import Document
 from dataprep.packed import HEADER, SPLITS, ShardInfo, ShardWriter, dtype_for_vocab, split_of, write_manifest
 from dataprep.reader import InputError, expand_inputs, iter_documents
+from dataprep.tokenizer.files import sentencepiece_model
 
 MARKERS = ".done"
 ENCODE_BATCH = 256
@@ -31,7 +33,7 @@ ENCODE_BATCH = 256
 @dataclasses.dataclass
 class PackConfig:
     inputs: list[str] = dataclasses.field(default_factory=list)   # cleaned shards: files, dirs or globs
-    tokenizer: str = ""                # sentencepiece .model file
+    tokenizer: str = ""                # the tokenizer: its directory or tokenizer.model
     output: str = "runs/packed"
     validation_ratio: float = 0.005    # share of documents (by id hash) held out for validation
     num_workers: int = 2               # processes; one cleaned shard per task
@@ -145,8 +147,7 @@ def _sizes_match(task: ShardTask, split: str, record: dict[str, Any]) -> bool:
 
 
 def plan_tasks(config: PackConfig) -> list[ShardTask]:
-    if not config.tokenizer or not Path(config.tokenizer).is_file():
-        raise ConfigError(f"tokenizer model not found: {config.tokenizer!r} (train one with `dataprep tokenizer train`)")
+    model = sentencepiece_model(config.tokenizer)
     if not config.inputs:
         raise ConfigError("no inputs: give the cleaned shards (e.g. <data_out>/clean)")
     files = [Path(path) for path, _ in expand_inputs(config.inputs)]    # ConfigError names a missing input
@@ -157,8 +158,8 @@ def plan_tasks(config: PackConfig) -> list[ShardTask]:
         if path.stem in names:
             raise ConfigError(f"two input shards share the name {path.stem!r}: {names[path.stem]} and {path}")
         names[path.stem] = path
-    digest = sha256_file(config.tokenizer)
-    return [ShardTask(str(path), name, config.output, str(Path(config.tokenizer).resolve()), digest,
+    digest = sha256_file(model)
+    return [ShardTask(str(path), name, config.output, str(Path(model).resolve()), digest,
                       config.validation_ratio, config.text_field) for name, path in names.items()]
 
 
@@ -181,9 +182,9 @@ def pack(config: PackConfig, log=print) -> dict[str, Any]:
     workers = min(config.num_workers, len(pending))
     if workers > 1:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
-            results = list(pool.imap_unordered(_run_task, pending))
+            results = list(progress(pool.imap_unordered(_run_task, pending), "pack", len(pending), "shard"))
     else:
-        results = [_run_task(task) for task in pending]
+        results = list(progress(map(_run_task, pending), "pack", len(pending), "shard"))
     for name, record, error in results:
         if error:
             errors.append(f"shard {name}: {error}")

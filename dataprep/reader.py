@@ -7,8 +7,10 @@ same formats with the same meaning: a jsonl record or parquet row is a document,
 one document.
 
 Formats: jsonl / jsonl.gz / jsonl.zst (one JSON object per line), parquet, .arrow files (what
-`datasets.Dataset.save_to_disk` writes: give its directory as an input), and .txt files
-(one document per file). jsonl is read line by line here rather than with `datasets`:
+`datasets.Dataset.save_to_disk` writes: give its directory as an input), .txt files
+(one document per file), and `hf:NAME[:SPLIT]` (split "train" by default): a dataset in the local
+Hugging Face datasets cache, found offline as `datasets.load_dataset(NAME, streaming=True)` finds
+it and read from its cached .arrow files. jsonl is read line by line here rather than with `datasets`:
 `datasets` (and pyarrow's JSON reader) fail the whole file on one broken line and do not
 report line numbers, while we want a quarantine record naming the file and line and the
 rest of the file kept. Parquet is read with pyarrow, which gives row numbers and lets a
@@ -32,6 +34,7 @@ import glob
 import gzip
 import io
 import json
+from collections import Counter
 from pathlib import Path
 from typing import IO, Iterator
 
@@ -42,6 +45,7 @@ import zstandard
 from common.config import ConfigError
 from dataprep.core import Document, Quarantine
 
+HF_PREFIX = "hf:"
 JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst")
 SUPPORTED = JSONL_SUFFIXES + (".parquet", ".arrow", ".txt")
 TABLE_KINDS = {".parquet": "parquet", ".arrow": "arrow"}
@@ -82,6 +86,10 @@ def expand_inputs(patterns: list[str]) -> list[tuple[str, str]]:
     """(path, id_prefix) for every input file, sorted by path so the order is deterministic."""
     found: dict[str, str] = {}
     for pattern in patterns:
+        if pattern.startswith(HF_PREFIX):
+            for path in cached_dataset_files(pattern):
+                found.setdefault(path, f"{pattern[len(HF_PREFIX):]}/{_strip_suffix(Path(path).name)}")
+            continue
         matches = sorted(glob.glob(pattern, recursive=True)) or [pattern]
         for match in matches:
             path = Path(match)
@@ -102,6 +110,31 @@ def expand_inputs(patterns: list[str]) -> list[tuple[str, str]]:
             else:
                 raise ConfigError(f"input {pattern!r} matches no file or directory")
     return sorted(found.items())
+
+
+def cached_dataset_files(spec: str) -> list[str]:
+    """`hf:NAME[:SPLIT]` -> the .arrow files of that split in the local datasets cache, without network.
+
+    The lookup is the one `load_dataset(NAME, streaming=True)` does offline (datasets' Cache builder).
+    """
+    from datasets import config as hf_config
+    from datasets.naming import camelcase_to_snakecase, filenames_for_dataset_split
+    from datasets.packaged_modules.cache.cache import Cache
+
+    name, _, split = spec[len(HF_PREFIX):].partition(":")
+    split = split or "train"
+    try:
+        builder = Cache(repo_id=name, dataset_name=camelcase_to_snakecase(name.split("/")[-1]),
+                        hash="auto", version="auto")
+    except ValueError:
+        raise ConfigError(f"input {spec}: {name!r} is not in the local Hugging Face datasets cache "
+                          f"({hf_config.HF_DATASETS_CACHE}): load it once with datasets.load_dataset({name!r}), "
+                          f"or give its files") from None
+    splits = builder.info.splits or {}
+    if split not in splits:
+        raise ConfigError(f"input {spec}: the cached {name!r} has no split {split!r} (has: {', '.join(splits)})")
+    return filenames_for_dataset_split(builder.cache_dir, dataset_name=builder.dataset_name, split=split,
+                                       filetype_suffix="arrow", shard_lengths=splits[split].shard_lengths)
 
 
 def _open_lines(path: str) -> IO[bytes]:
@@ -171,6 +204,13 @@ def _table_rows(path: str, kind: str) -> int:
         return sum(batch.num_rows for batch in pa.ipc.open_stream(source))
 
 
+def _table_columns(path: str, kind: str) -> list[str]:
+    if kind == "parquet":
+        return pq.ParquetFile(path).schema_arrow.names
+    with pa.memory_map(path) as source:
+        return pa.ipc.open_stream(source).schema.names
+
+
 def _table_batches(path: str, kind: str, wanted: list[str]) -> Iterator[pa.RecordBatch]:
     """Record batches of a parquet or arrow (IPC stream, as save_to_disk writes) file, with the wanted
     columns that exist."""
@@ -210,6 +250,8 @@ class ShardReader:
         self.quarantined: list[Quarantine] = []
         self.records = 0          # records read (documents + quarantined), i.e. docs_in
         self.blank_lines = 0
+        self.fields_seen: Counter[str] = Counter()   # fields of the records that lacked the text field
+        self._columns: list[str] | None = None       # a table's columns (only the wanted ones are read)
 
     def __iter__(self) -> Iterator[Document]:
         kind = self.shard.kind
@@ -229,7 +271,9 @@ class ShardReader:
             self._quarantine(line, f"expected a JSON object, got {type(obj).__name__}")
             return None
         if field not in obj or obj[field] is None:
-            self._quarantine(line, f"missing text field {field!r}")
+            fields = [k for k in (self._columns or obj) if k != field]
+            self.fields_seen.update(fields)
+            self._quarantine(line, f"missing text field {field!r} (fields: {', '.join(map(str, fields[:10])) or 'none'})")
             return None
         text = obj[field]
         if not isinstance(text, str):
@@ -283,6 +327,7 @@ class ShardReader:
         shard = self.shard
         try:
             wanted = (self.text_field, self.id_field, *self.carry, *([self.source_field] if self.source_field else []))
+            self._columns = _table_columns(shard.path, shard.kind)
             row = 0
             for batch in _table_batches(shard.path, shard.kind, list(dict.fromkeys(wanted))):
                 end = row + batch.num_rows

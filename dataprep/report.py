@@ -8,12 +8,18 @@ Reads from the run directory (written by `dataprep.runner`):
                   [{"id", "similarity"}]}                                    (optional)
   lengths.json    {"edges": [bin edges, characters], "before": [documents per bin after
                   reading], "after": [kept documents per bin]}              (optional)
+  config.yaml     the run's settings: the report names the setting behind each removal reason
+                  (dataprep/thresholds.py)                                   (optional)
+  clean/          the kept documents: a few of each language are shown
 and writes report/index.html and report/report.md with three PNG plots beside them: the
 removal waterfall per stage and reason, document lengths before/after (log x), and the
-near-duplicate cluster sizes. Plots are labelled in English: a CJK font is usually absent.
+near-duplicate cluster sizes. index.html is one self-contained file (plots inlined as data
+URIs), so it can be mailed or archived alone. Plots are labelled in English: a CJK font is
+usually absent.
 """
 from __future__ import annotations
 
+import base64
 import html
 import io
 import json
@@ -22,12 +28,17 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import numpy as np
+import pyarrow.parquet as pq
+import yaml
 from matplotlib.figure import Figure
 
 from common.atomic import atomic_write, write_text
 from common.config import ConfigError
+from dataprep import thresholds
 
 EXAMPLES_PER_REASON = 5
+KEPT_EXAMPLES_PER_LANG = 3
+SOURCES_SHOWN = 50                 # rows of the per-source table (largest first)
 SNIPPET_CHARS = 300
 PIPELINE_ORDER = ["read", "normalize", "lines", "quality", "sensitive_words", "pii", "exact_dedup", "minhash"]
 DEDUP_STAGES = {"exact_dedup", "minhash"}
@@ -87,6 +98,40 @@ def _png(fig: Figure, path: Path) -> None:
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     with atomic_write(path, "wb") as handle:
         handle.write(buffer.getvalue())
+
+
+def _inline(path: Path, alt: str) -> str:
+    """An <img> holding the PNG itself, so index.html needs no file beside it."""
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f"<img src='data:image/png;base64,{data}' alt='{alt}'>"
+
+
+def run_settings(run_dir: Path) -> dict[str, Any]:
+    """The run's config.yaml (written by the plan step), or {} for a run made before it existed."""
+    path = run_dir / "config.yaml"
+    return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}) if path.exists() else {}
+
+
+def kept_examples(run_dir: Path, manifest: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """The first few kept documents of each language, from the clean shards in order."""
+    found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    wanted = set(manifest.get("kept_by_lang", {}))
+    for name in manifest.get("outputs", {}).get("clean", []):
+        for batch in pq.ParquetFile(run_dir / name).iter_batches(batch_size=256, columns=["id", "text", "source", "lang"]):
+            for row in batch.to_pylist():
+                if len(found[row["lang"]]) < KEPT_EXAMPLES_PER_LANG:
+                    found[row["lang"]].append(row)
+            if all(len(found[lang]) >= KEPT_EXAMPLES_PER_LANG for lang in wanted):
+                return dict(sorted(found.items()))
+    return dict(sorted(found.items()))
+
+
+def group_rows(manifest: dict[str, Any], key: str) -> list[tuple[str, int, int, int, int]]:
+    """(value, docs read, chars read, docs kept, chars kept) per source or language, most kept first."""
+    rows = [(value, g.get("read_docs", 0), g.get("read_chars", 0), g.get("kept_docs", 0), g.get("kept_chars", 0))
+            for value, g in manifest.get(f"by_{key}", {}).items()]
+    rows.sort(key=lambda r: (-r[3], -r[1], r[0]))
+    return rows[:SOURCES_SHOWN] if key == "source" else rows
 
 
 def plot_waterfall(docs_in: int, steps: list[tuple[str, int]], kept: int, path: Path) -> None:
@@ -174,7 +219,7 @@ def _stage_rows(manifest: dict[str, Any]) -> list[tuple[str, int, int, str, str]
     return rows
 
 
-def _html(manifest, steps, examples, has_lengths, clusters) -> str:
+def _html(manifest, steps, examples, has_lengths, clusters, settings, kept, out) -> str:
     esc = html.escape
     total_removed = sum(n for label, n in steps if label != "read/quarantined")
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>dataprep report</title>",
@@ -185,19 +230,32 @@ def _html(manifest, steps, examples, has_lengths, clusters) -> str:
              f"<p>documents in: <b>{manifest.get('docs_in', 0):,}</b> &middot; kept: <b>{manifest.get('kept', 0):,}</b>"
              f" &middot; removed: <b>{total_removed:,}</b>"
              f" &middot; quarantined: <b>{manifest.get('quarantined', 0):,}</b></p>",
-             "<h2>Removal waterfall</h2><img src='waterfall.png' alt='removal waterfall'>",
-             "<table><tr><th>stage/reason</th><th>documents</th></tr>"]
-    parts += [f"<tr><td>{esc(label)}</td><td>{n:,}</td></tr>" for label, n in steps]
+             "<h2>Removal waterfall</h2>", _inline(out / "waterfall.png", "removal waterfall"),
+             "<table><tr><th>stage/reason</th><th>documents</th><th>setting behind it</th></tr>"]
+    parts += [f"<tr><td>{esc(label)}</td><td>{n:,}</td><td><code>{esc(thresholds.describe(label, settings))}</code>"
+              f"</td></tr>" for label, n in steps]
     parts.append("</table><h2>Stages</h2><table><tr><th>stage</th><th>seen</th><th>kept</th>"
                  "<th>removed by reason</th><th>counters</th></tr>")
     parts += [f"<tr><td>{esc(a)}</td><td>{b:,}</td><td>{c:,}</td><td>{esc(d)}</td><td>{esc(e)}</td></tr>"
               for a, b, c, d, e in _stage_rows(manifest)]
-    parts.append("</table><h2>Document lengths</h2>")
-    parts.append("<img src='lengths.png' alt='length histograms'>" if has_lengths
+    parts.append("</table>")
+    for key, title in (("lang", "Per language"), ("source", "Per source")):
+        parts.append(f"<h2>{title}</h2><table><tr><th>{key}</th><th>docs read</th><th>chars read</th>"
+                     "<th>docs kept</th><th>chars kept</th></tr>")
+        parts += [f"<tr><td>{esc(v)}</td>" + "".join(f"<td>{n:,}</td>" for n in nums) + "</tr>"
+                  for v, *nums in group_rows(manifest, key)]
+        parts.append("</table>")
+    parts.append("<h2>Document lengths</h2>")
+    parts.append(_inline(out / "lengths.png", "length histograms") if has_lengths
                  else "<p>lengths.json missing: no length histogram.</p>")
     parts.append(f"<h2>Near-duplicate clusters</h2><p>{sum(clusters.values()):,} clusters</p>")
     if clusters:
-        parts.append("<img src='clusters.png' alt='cluster sizes'>")
+        parts.append(_inline(out / "clusters.png", "cluster sizes"))
+    parts.append("<h2>Kept examples</h2>")
+    for lang, rows in kept.items():
+        parts.append(f"<h3>{esc(lang)}</h3>")
+        parts += [f"<p><code>{esc(str(r['id']))}</code> from <code>{esc(str(r['source']))}</code></p>"
+                  f"<pre>{esc(r['text'][:SNIPPET_CHARS])}</pre>" for r in rows]
     parts.append("<h2>Edits inside kept documents: examples</h2>")
     for label, texts in edit_examples(manifest):
         parts.append(f"<h3>{esc(label)}</h3>")
@@ -213,19 +271,27 @@ def _html(manifest, steps, examples, has_lengths, clusters) -> str:
     return "\n".join(parts)
 
 
-def _markdown(manifest, steps, examples, has_lengths, clusters) -> str:
+def _markdown(manifest, steps, examples, has_lengths, clusters, settings, kept) -> str:
     lines = ["# dataprep report", "",
              f"documents in: **{manifest.get('docs_in', 0):,}**, kept: **{manifest.get('kept', 0):,}**, "
              f"quarantined: **{manifest.get('quarantined', 0):,}**", "",
-             "![removal waterfall](waterfall.png)", "", "| stage/reason | documents |", "|---|---|"]
-    lines += [f"| {label} | {n:,} |" for label, n in steps]
+             "![removal waterfall](waterfall.png)", "", "| stage/reason | documents | setting behind it |",
+             "|---|---|---|"]
+    lines += [f"| {label} | {n:,} | {thresholds.describe(label, settings)} |" for label, n in steps]
     lines += ["", "| stage | seen | kept | removed by reason | counters |", "|---|---|---|---|---|"]
     lines += [f"| {a} | {b:,} | {c:,} | {d} | {e} |" for a, b, c, d, e in _stage_rows(manifest)]
+    for key in ("lang", "source"):
+        lines += ["", f"| {key} | docs read | chars read | docs kept | chars kept |", "|---|---|---|---|---|"]
+        lines += [f"| {v} | " + " | ".join(f"{n:,}" for n in nums) + " |" for v, *nums in group_rows(manifest, key)]
     lines += ["", "![length histograms](lengths.png)" if has_lengths else "lengths.json missing: no length histogram.",
               "", f"{sum(clusters.values()):,} near-duplicate clusters", ""]
     if clusters:
         lines += ["![cluster sizes](clusters.png)", ""]
-    lines.append("## Edits inside kept documents: examples")
+    lines.append("## Kept examples")
+    for lang, rows in kept.items():
+        lines += ["", f"### {lang}", ""]
+        lines += [f"- `{r['id']}`: {html.escape(r['text'][:SNIPPET_CHARS].replace(chr(10), ' ⏎ '))}" for r in rows]
+    lines += ["", "## Edits inside kept documents: examples"]
     for label, texts in edit_examples(manifest):
         lines += ["", f"### {label}", ""]
         lines += [f"- {html.escape(t[:SNIPPET_CHARS].replace(chr(10), ' ⏎ '))}" for t in texts]
@@ -256,7 +322,8 @@ def write_report(run_dir: str | Path) -> Path:
     if clusters:
         plot_cluster_sizes(clusters, out / "clusters.png")
     examples = _examples(removals, steps)
-    write_text(out / "report.md", _markdown(manifest, steps, examples, lengths is not None, clusters))
+    settings, kept = run_settings(run_dir), kept_examples(run_dir, manifest)
+    write_text(out / "report.md", _markdown(manifest, steps, examples, lengths is not None, clusters, settings, kept))
     index = out / "index.html"
-    write_text(index, _html(manifest, steps, examples, lengths is not None, clusters))
+    write_text(index, _html(manifest, steps, examples, lengths is not None, clusters, settings, kept, out))
     return index

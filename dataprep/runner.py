@@ -48,11 +48,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from tqdm import tqdm
-
 from common.atomic import atomic_write, clean_stale_tmp, write_json, write_text
-from common.config import ConfigError
+from common.config import ConfigError, to_dict
+from common.progress import progress
 from dataprep import steps as data_steps
+from dataprep import thresholds
 from dataprep.config import DataConfig
 from dataprep.core import Document, Quarantine, Stage, StageStats
 from dataprep.stages import exact_dedup, lines, minhash
@@ -191,7 +191,7 @@ def step_read(run: Run, shard: InputShard) -> None:
     write_jsonl(out / "removed.jsonl", _removals(stats))
     write_jsonl(out / "quarantine.jsonl", [q.to_json() for q in reader.quarantined])
     write_json(out / "stats.json", {"records": reader.records, "blank_lines": reader.blank_lines,
-                                    "stages": _stats_json(stats)})
+                                    "fields_seen": dict(reader.fields_seen), "stages": _stats_json(stats)})
 
 
 def step_linecount(run: Run) -> None:
@@ -276,7 +276,7 @@ def step_dedup(run: Run) -> None:
                                           mh.false_negative_weight)
         store = minhash.SignatureStore([d / "sig.npy" for d in dirs])
         alive = np.flatnonzero(valid & (decision == KEEP))
-        bar = functools.partial(tqdm, desc="dedup: LSH bands", unit="band", disable=None)
+        bar = functools.partial(progress, desc="dedup: LSH", total=bands, unit="band")
         roots = minhash.lsh_clusters(store, alive, mh.threshold, bands, rows, bar).roots()
         decision[(roots != index) & (decision == KEEP)] = NEAR
         clusters = _clusters(run, shards, store, roots)
@@ -358,6 +358,8 @@ def step_finalize(run: Run) -> dict[str, Any]:
     by_reason: Counter[str] = Counter()
     by_lang: Counter[str] = Counter()
     quarantined: Counter[str] = Counter()
+    fields_seen: Counter[str] = Counter()
+    groups: dict[str, dict[str, dict[str, int]]] = {"source": {}, "lang": {}}
     hist = {side: np.zeros(len(LENGTH_EDGES) - 1, np.int64) for side in ("before", "after")}
     chars_kept = 0
     stat_files = [run.step_dir("dedup") / "stats.json"]
@@ -365,7 +367,9 @@ def step_finalize(run: Run) -> dict[str, Any]:
             atomic_write(run.out / "quarantine.jsonl", "w", encoding="utf-8") as quarantine_out:
         for s in shards:
             read_dir = run.shard_dir("read", s.index)
-            docs_in += json.loads((read_dir / "stats.json").read_text(encoding="utf-8"))["records"]
+            read_stats = json.loads((read_dir / "stats.json").read_text(encoding="utf-8"))
+            docs_in += read_stats["records"]
+            fields_seen.update(read_stats.get("fields_seen", {}))
             for record in _copy_jsonl(read_dir / "quarantine.jsonl", quarantine_out):
                 quarantined[record["file"]] += 1
             for step in ("read", "filter", "write"):
@@ -373,15 +377,18 @@ def step_finalize(run: Run) -> dict[str, Any]:
                     by_reason[f"{record['stage']}/{record['reason']}"] += 1
             stat_files += [read_dir / "stats.json", *(run.shard_dir(step, s.index) / "stats.json"
                                                       for step in ("filter", "write"))]
-            before = pq.read_table(read_dir / "docs.parquet", columns=["text"])
+            before = pq.read_table(read_dir / "docs.parquet", columns=["text", "source"])
             hist["before"] += _length_histogram(pc.utf8_length(before.column("text")))
+            _add_groups(groups, before, "source", "read")
             if run.clean_path(s.index).exists():
-                table = pq.read_table(run.clean_path(s.index), columns=["text", "lang"])
+                table = pq.read_table(run.clean_path(s.index), columns=["text", "lang", "source"])
                 kept += table.num_rows
                 by_lang.update(table.column("lang").to_pylist())
                 after = pc.utf8_length(table.column("text"))
                 hist["after"] += _length_histogram(after)
                 chars_kept += pc.sum(after).as_py() or 0
+                _add_groups(groups, table, "source", "kept")
+                _add_groups(groups, table, "lang", "kept")
     stages: dict[str, dict[str, Any]] = {}
     for path in stat_files:
         for name, st in json.loads(path.read_text(encoding="utf-8"))["stages"].items():
@@ -393,6 +400,9 @@ def step_finalize(run: Run) -> dict[str, Any]:
         "settings_hash": run.cfg.settings_hash(), "inputs": run.cfg.inputs, "shards": len(shards),
         "docs_in": docs_in, "kept": kept, "removed": removed, "quarantined": n_quarantined,
         "kept_by_lang": dict(by_lang), "chars_kept": chars_kept,
+        # documents / characters after reading and kept, per source file and per language (kept only:
+        # the language is tagged after reading)
+        "by_source": dict(sorted(groups["source"].items())), "by_lang": dict(sorted(groups["lang"].items())),
         "removed_by_reason": dict(by_reason), "quarantined_by_file": dict(quarantined),
         "stage_order": [name for name in data_steps.plan(run.cfg).order if name in stages],  # JSON keys get sorted
         "stages": stages,
@@ -404,16 +414,47 @@ def step_finalize(run: Run) -> dict[str, Any]:
     if docs_in != kept + removed + n_quarantined:
         raise RunError(f"accounting broken in {run.out}: docs_in {docs_in} != kept {kept} + removed "
                        f"{removed} + quarantined {n_quarantined}")
-    if docs_in == 0:
-        raise RunError(f"no records in the inputs {run.cfg.inputs}: are they empty files?")
-    if n_quarantined == docs_in:
-        first = "; ".join(quarantine_summary(run.out, 3))
-        raise RunError(f"every one of the {docs_in} input records was quarantined (e.g. {first}): check "
-                       f"text_field ({run.cfg.text_field!r}) and the input format; details in {run.out}/quarantine.jsonl")
+    _check_not_mostly_lost(run, docs_in, n_quarantined, by_reason, fields_seen)
     write_json(run.out / "manifest.json", manifest)
     for directory in [run.out, run.out / "clean", *(p for p in (run.out / "work").rglob("*") if p.is_dir())]:
         clean_stale_tmp(directory)
     return manifest
+
+
+def _check_not_mostly_lost(run: Run, docs_in: int, n_quarantined: int, by_reason: Counter[str],
+                           fields_seen: Counter[str]) -> None:
+    """Fail a run that read nothing, or lost more than `fail_share` of its records to one cause."""
+    cfg = run.cfg
+    if docs_in == 0:
+        raise RunError(f"no records in the inputs {cfg.inputs}: are they empty files?")
+    limit, override = cfg.fail_share, "rerun with --allow-mostly-removed (fail_share=1) to accept it"
+    if n_quarantined > limit * docs_in:
+        share = "every one" if n_quarantined == docs_in else f"{n_quarantined} ({n_quarantined / docs_in:.0%})"
+        if fields_seen:
+            who = "no record" if n_quarantined == docs_in else "records"
+            cause = (f"{who} had the text field {cfg.text_field!r} (fields seen: "
+                     f"{', '.join(f for f, _ in fields_seen.most_common(10))}): set text_field")
+        else:
+            cause = f"e.g. {'; '.join(quarantine_summary(run.out, 3))}"
+        raise RunError(f"{share} of the {docs_in} input records was quarantined: {cause}; "
+                       f"details in {run.out}/quarantine.jsonl; {override}")
+    reason, removed = max(by_reason.items(), key=lambda kv: kv[1], default=("", 0))
+    if removed > limit * docs_in:
+        settings = thresholds.describe(reason, to_dict(cfg))
+        raise RunError(f"{reason} removed {removed} of the {docs_in} input records ({removed / docs_in:.0%}, "
+                       f"more than fail_share {limit}){f': set by {settings}' if settings else ''}; examples in "
+                       f"{run.out}/removed.jsonl; {override}")
+
+
+def _add_groups(groups: dict[str, dict[str, dict[str, int]]], table: pa.Table, key: str, side: str) -> None:
+    """Add a table's documents and characters per value of `key` into groups[key][value][side_docs/_chars]."""
+    summed = table.append_column("chars", pc.utf8_length(table.column("text"))).group_by(key).aggregate(
+        [("chars", "count"), ("chars", "sum")])
+    for value, docs, chars in zip(summed[key].to_pylist(), summed["chars_count"].to_pylist(),
+                                  summed["chars_sum"].to_pylist()):
+        entry = groups[key].setdefault(str(value), {})
+        entry[f"{side}_docs"] = entry.get(f"{side}_docs", 0) + docs
+        entry[f"{side}_chars"] = entry.get(f"{side}_chars", 0) + (chars or 0)
 
 
 def _length_histogram(lengths: pa.Array) -> np.ndarray:
@@ -492,16 +533,13 @@ def run_step(cfg: DataConfig, step: str, task: int = 0, ntasks: int = 1) -> None
         return
     todo = [s for s in run.shards() if s.index % ntasks == task and not run.marker(step, s.index).exists()]
     jobs = [(cfg, step, s) for s in todo]
-    bar = tqdm(total=len(jobs), desc=f"{step}: shards", unit="shard", disable=None)
     if cfg.num_workers == 1 or len(jobs) <= 1:
-        for job in jobs:
-            _map_worker(job)
-            bar.update()
+        for _ in progress(map(_map_worker, jobs), step, len(jobs), "shard"):
+            pass
     else:
         with multiprocessing.get_context("fork").Pool(min(cfg.num_workers, len(jobs))) as pool:
-            for _ in pool.imap_unordered(_map_worker, jobs):
-                bar.update()
-    bar.close()
+            for _ in progress(pool.imap_unordered(_map_worker, jobs), step, len(jobs), "shard"):
+                pass
 
 
 def run_all(cfg: DataConfig) -> dict[str, Any]:

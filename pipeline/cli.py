@@ -15,8 +15,29 @@ COMMANDS: dict[str, str] = {
 }
 
 
+
+def _train_config() -> type:
+    from pipeline.config import TrainConfig
+    return TrainConfig
+
+
+def _slurm_config() -> type:
+    from pipeline.launch.slurm import SlurmConfig
+    return SlurmConfig
+
+
+def _dataprep_job_config() -> type:
+    from pipeline.launch.dataprep_jobs import DataprepJobConfig
+    return DataprepJobConfig
+
+
+# subcommand -> its config dataclass, for `--print-config` (the modules need not know about it)
+CONFIGS = {"train": _train_config, "submit": _slurm_config, "submit-dataprep": _dataprep_job_config}
+
+
 def main(argv: list[str] | None = None) -> int:
-    return run_cli("pretrain", "Pretraining: train, consolidate, generate, export, plan, submit to Slurm.", COMMANDS, argv)
+    return run_cli("pretrain", "Pretraining: train, consolidate, generate, export, plan, submit to Slurm.", COMMANDS, argv,
+                   configs=CONFIGS)
 
 
 if __name__ == "__main__":

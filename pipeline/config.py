@@ -82,7 +82,7 @@ class RunConfig:
 
 @dataclasses.dataclass
 class TrainDataConfig:
-    packed_dir: str = "out/sample/packed"   # output of `dataprep pack`
+    packed_dir: str = "runs/sample/packed"  # output of `dataprep pack` (there for scripts/sample.sh)
     seq_len: int = 256
     data_seed: int = 1234           # sample order; independent of the number of ranks
 

@@ -106,7 +106,7 @@ def run(cfg: E2EConfig) -> int:
                                         "--input", str(data / "clean"), "--output", str(tok)),
              tok / "tokenizer.model", logs, env)
     run_once("pack", python_module("dataprep.cli", "pack", "--config", cfg.pack_config, "--input", str(data / "clean"),
-                                   "--tokenizer", str(tok / "tokenizer.model"), "--output", str(packed),
+                                   "--tokenizer", str(tok), "--output", str(packed),
                                    f"validation_ratio={cfg.validation_ratio}"),
              packed / "manifest.json", logs, env)
 
@@ -120,15 +120,14 @@ def run(cfg: E2EConfig) -> int:
 
     run_once("consolidate", python_module("pipeline.cli", "consolidate", str(train), "-o", str(out / "model")),
              out / "model" / "model.safetensors", logs, env)
-    run_once("export-tokenizer", python_module("dataprep.cli", "tokenizer", "export-hf", "--model",
-                                               str(tok / "tokenizer.model"), "--output", str(tok / "hf")),
+    run_once("export-tokenizer", python_module("dataprep.cli", "tokenizer", "export-hf", "--tokenizer", str(tok)),
              tok / "hf" / "tokenizer_config.json", logs, env)
     run_once("export-hf", python_module("pipeline.cli", "export-hf", "--weights", str(out / "model" / "model.safetensors"),
-                                        "--tokenizer", str(tok / "hf"), "--out", str(hf)),
+                                        "--tokenizer", str(tok), "--output", str(hf)),
              hf / "config.json", logs, env)
     sample_file = out / "sample.txt"
     run_once("generate", python_module("pipeline.cli", "generate", "--checkpoint", str(out / "model"),
-                                       "--tokenizer", str(tok / "tokenizer.model"), "--prompt", cfg.prompt,
+                                       "--tokenizer", str(tok), "--prompt", cfg.prompt,
                                        "--max-new-tokens", str(cfg.max_new_tokens), "--output", str(sample_file)),
              sample_file, logs, env)
 

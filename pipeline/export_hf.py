@@ -23,7 +23,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from common.atomic import fsync_dir, tmp_path_for, write_json
+from common.atomic import fsync_dir, give_default_mode, tmp_path_for, write_json
 from common.config import ConfigError, load_config
 from dataprep.tokenizer.config import TokenizerConfig
 from pipeline.config import ModelConfig
@@ -204,6 +204,7 @@ def _save_safetensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
     tmp = tmp_path_for(path)
     try:
         save_file(tensors, str(tmp), metadata={"format": "pt"})
+        give_default_mode(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -259,16 +260,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--weights", required=True,
                         help="consolidated model.safetensors (model_config.yaml beside it is read)")
     parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--tokenizer", help="the tokenizer's Hugging Face export directory, copied in")
+    parser.add_argument("--tokenizer", help="the tokenizer (its directory; the Hugging Face files of its hf/ are copied in)")
     parser.add_argument("--model-config", help="model YAML to use instead of the model_config.yaml beside the weights")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="dtype of the saved weights")
     parser.set_defaults(func=run_export)
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from dataprep.tokenizer.files import hf_directory
+
     try:
         cfg = load_config(ModelConfig, args.model_config) if args.model_config else None
-        out = export_hf(args.weights, args.out, args.tokenizer, cfg, args.dtype)
+        tokenizer = hf_directory(args.tokenizer) if args.tokenizer else None
+        out = export_hf(args.weights, args.out, tokenizer, cfg, args.dtype)
     except (ModelExportError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -88,7 +88,7 @@ def generate(model: Transformer, prompt: list[int], max_new_tokens: int, tempera
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True,
                         help="run dir, checkpoint dir, consolidated dir or model.safetensors")
-    parser.add_argument("--tokenizer", required=True, help="SentencePiece model file (tokenizer.model)")
+    parser.add_argument("--tokenizer", required=True, help="the tokenizer: its directory or tokenizer.model")
     parser.add_argument("--prompt", required=True)
     parser.add_argument("--max-new-tokens", type=int, default=100)
     parser.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
@@ -101,9 +101,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run_args(args: argparse.Namespace) -> int:
     import sentencepiece as spm
 
-    if not Path(args.tokenizer).is_file():
-        raise ConfigError(f"{args.tokenizer}: tokenizer model not found")
-    tokenizer = spm.SentencePieceProcessor(model_file=args.tokenizer)
+    from dataprep.tokenizer.files import sentencepiece_model
+
+    tokenizer = spm.SentencePieceProcessor(model_file=sentencepiece_model(args.tokenizer))
     model = load_model(args.checkpoint)
     if tokenizer.vocab_size() > model.cfg.vocab_size:
         raise ConfigError(f"{args.tokenizer}: vocabulary ({tokenizer.vocab_size()}) larger than the model's "

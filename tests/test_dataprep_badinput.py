@@ -55,7 +55,7 @@ def test_each_bad_record_is_quarantined_with_file_and_line(bad_run):
     quarantine = read_jsonl(root / "out" / "quarantine.jsonl")
     where = {(Path(q["file"]).name, q["line"]): q["error"] for q in quarantine}
     assert where[("bad.jsonl", 2)].startswith("invalid JSON at column")
-    assert where[("bad.jsonl", 3)] == "missing text field 'text'"
+    assert where[("bad.jsonl", 3)] == "missing text field 'text' (fields: id, body)"
     assert where[("bad.jsonl", 4)] == "text field 'text' is int, not a string"
     assert where[("bad.jsonl", 5)] == "expected a JSON object, got list"
     assert where[("corrupt.parquet", None)].startswith("cannot read file")
@@ -124,6 +124,27 @@ def test_reader_accounts_for_every_line_of_arbitrary_bytes(lines, shard_size):
 def test_a_run_where_every_record_is_quarantined_fails_and_says_why(tmp_path):
     """A wrong text_field must not end in 'docs in 3: kept 0' and exit 0."""
     path = write_jsonl(tmp_path / "in.jsonl", [{"content": f"text {i}"} for i in range(3)])
-    with pytest.raises(runner.RunError, match=r"every one of the 3 input records was quarantined.*text_field \('text'\)"):
+    with pytest.raises(runner.RunError, match=r"every one of the 3 input records was quarantined: no record had the "
+                                              r"text field 'text' \(fields seen: content\): set text_field"):
         runner.run_all(config([path], tmp_path / "out"))
     assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_a_run_that_one_rule_nearly_empties_fails_names_the_setting_and_can_be_allowed(tmp_path, capsys):
+    """Nearly every record removed for one reason is a wrong threshold or input, not a corpus: say which setting."""
+    import yaml
+
+    from common.config import to_dict
+    from dataprep.cli import main
+
+    path = write_jsonl(tmp_path / "in.jsonl", [{"text": t} for t in real_texts("fortunes-zh/chinese", 4)])
+    cfg = config([path], tmp_path / "out", read={"max_doc_chars": 5}, **NO_FILTERS)
+    with pytest.raises(runner.RunError, match=r"read/too_large removed 4 of the 4 input records \(100%, more than "
+                                              r"fail_share 0.95\): set by read.max_doc_chars = 5; .*--allow-mostly-removed"):
+        runner.run_all(cfg)
+    assert not (tmp_path / "out" / "manifest.json").exists()
+    (tmp_path / "data.yaml").write_text(yaml.safe_dump(to_dict(cfg)), encoding="utf-8")
+    assert main(["run", "--config", str(tmp_path / "data.yaml")]) == 1
+    assert "read/too_large removed 4 of the 4" in capsys.readouterr().err
+    assert main(["run", "--config", str(tmp_path / "data.yaml"), "--allow-mostly-removed"]) == 0   # resumes: finalize only
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["removed_by_reason"] == {"read/too_large": 4}

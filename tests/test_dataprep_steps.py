@@ -52,6 +52,9 @@ def test_documented_custom_filter_runs_as_a_step(tmp_path, monkeypatch):
     from dataprep.config import DataConfig
     saved = load_config(DataConfig, tmp_path / "out" / "config.yaml")      # the resolved settings, reloadable
     assert saved.settings_hash() == cfg.settings_hash() and saved.steps[1].params == {"max_urls": 3}
+    again = runner.run_all(load_config(DataConfig, tmp_path / "out" / "config.yaml", [f"output={tmp_path / 'again'}"]))
+    assert again == manifest                                                # the saved config reproduces the run
+    assert pq.read_table(tmp_path / "again" / again["outputs"]["clean"][0]).equals(table)
 
 
 def test_steps_after_dedup_run_in_the_write_pass_on_survivors_only(tmp_path):

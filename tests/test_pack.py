@@ -114,4 +114,4 @@ def test_pack_cli(corpus, tmp_path, capsys):
     assert json.loads((tmp_path / "p" / "manifest.json").read_text())["split"]["validation_ratio"] == 0.5
     assert main(["pack", "--tokenizer", str(tmp_path / "none.model"), "--output", str(tmp_path / "q"),
                  "--input", str(corpus["shards"][0])]) == 2
-    assert "tokenizer model not found" in capsys.readouterr().err
+    assert "none.model: no tokenizer.model there" in capsys.readouterr().err

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from common.atomic import write_json
-from dataprep.report import ReportError, removal_steps, write_report
+from dataprep.report import ReportError, removal_steps, run_settings, write_report
 
 STAGES = {  # written sorted by name, as common.atomic.write_json does
     "exact_dedup": {"seen": 80, "kept": 75, "removed": {"exact_duplicate": 5}, "counters": {}},
@@ -59,7 +59,8 @@ def test_report_files_reasons_escaping_and_images(tmp_path):
         with Image.open(out / name) as image:
             image.verify()
             assert image.format == "PNG" and image.size[0] > 300 and image.size[1] > 200
-        assert f"src='{name}'" in page and f"({name})" in markdown
+        assert f"({name})" in markdown
+    assert page.count("src='data:image/png;base64,") == 3 and ".png'" not in page    # one self-contained file
 
 
 def test_waterfall_steps_follow_the_pipeline_and_add_up():
@@ -95,3 +96,49 @@ def test_edit_examples_and_a_custom_stage_order(tmp_path):
     markdown = (run / "report" / "report.md").read_text(encoding="utf-8")
     assert markdown.index("quality/too_short") < markdown.index("lines/empty_after_line_clean")
     assert markdown.index("minhash/near_duplicate") < markdown.index("| pii |")
+
+
+def test_each_removal_reason_names_the_setting_behind_it(tmp_path):
+    from dataprep import thresholds
+    from dataprep.config import DataConfig
+
+    run = make_run(tmp_path)
+    (run / "config.yaml").write_text(DataConfig(inputs=["x"]).settings_yaml(), encoding="utf-8")
+    page = write_report(run).read_text(encoding="utf-8")
+    markdown = (run / "report" / "report.md").read_text(encoding="utf-8")
+    for text in ("quality.zh.min_chars = 201", "quality.zh.top_ngram_max.4 = 0.256", "minhash.threshold = 0.5",
+                 "safety.max_hits_per_line = 0.5", "lines.min_docs = 5"):
+        assert text in page and text in markdown
+    assert all(thresholds.known(label) for label in REASONS)
+    settings = run_settings(run)
+    assert thresholds.describe("doc_score/dup_18char_frac", settings) == (
+        "quality.zh.dup_ngram_max.18 = 0.141, doc_score.zh.min_score_deferred = 0.95")    # a deferred rule that stood
+
+
+def test_a_real_run_reports_sources_languages_and_kept_examples(tmp_path):
+    """Default steps on real sample text plus planted junk: every reason that fires is one the report can explain."""
+    from dataprep_corpus import config, real_texts, write_jsonl
+
+    from dataprep import runner, thresholds
+
+    zh, en = real_texts("fortunes-zh", 25), real_texts("fortunes/", 25)
+    junk = ["短", "short", "买 " * 80, zh[0], en[0], "\n".join(["首页 | 新闻 | 联系我们"] * 6)]
+    write_jsonl(tmp_path / "raw" / "zh.jsonl", [{"text": t} for t in zh])
+    write_jsonl(tmp_path / "raw" / "en.jsonl", [{"text": t} for t in en + junk])
+    manifest = runner.run_all(config([tmp_path / "raw"], tmp_path / "out", shard_size=100))
+    assert manifest["removed_by_reason"] and all(thresholds.known(r) for r in manifest["removed_by_reason"])
+    sources = manifest["by_source"]
+    assert sources[str(tmp_path / "raw" / "zh.jsonl")]["read_docs"] == 25
+    assert sum(g["kept_docs"] for g in sources.values()) == manifest["kept"]
+    assert sum(g["kept_chars"] for g in manifest["by_lang"].values()) == manifest["chars_kept"]
+    assert {lang: g["kept_docs"] for lang, g in manifest["by_lang"].items()} == manifest["kept_by_lang"]
+    page = write_report(tmp_path / "out").read_text(encoding="utf-8")
+    assert "<h2>Per source</h2>" in page and "zh.jsonl" in page and "<h2>Kept examples</h2>" in page
+    import html
+
+    import pyarrow.parquet as pq
+    first = {}
+    for row in pq.read_table(tmp_path / "out" / manifest["outputs"]["clean"][0]).to_pylist():
+        first.setdefault(row["lang"], row)
+    assert set(first) == {"zh", "en"}
+    assert all(html.escape(row["text"][:60]) in page for row in first.values())

@@ -42,6 +42,7 @@ def test_gpu_script_runs_one_task_per_gpu(tmp_path):
     script = prepare_training(cfg, "test", [f"run.dir={tmp_path}/run"]).script
     assert "#SBATCH --ntasks-per-node=8" in script and "#SBATCH --gpus-per-node=8" in script
     assert "#SBATCH --exclusive" in script and "#SBATCH --partition=gpu" in script
+    assert "export PYTHONUNBUFFERED=${PYTHONUNBUFFERED:-1}" in script      # log lines as they are written
 
 
 @pytest.mark.parametrize("override, words", [

@@ -19,13 +19,13 @@ from sentencepiece import sentencepiece_model_pb2 as model_pb2
 
 from common.atomic import atomic_write, sha256_file, write_json, write_text
 from common.config import ConfigError, dump_yaml
+from common.progress import progress
 from dataprep.tokenizer.align import align_vocabulary, segment_sample
 from dataprep.tokenizer.config import TokenizerConfig
+from dataprep.tokenizer.files import MODEL_FILE
 from dataprep.tokenizer.lexicon import segment_han, top_idioms
 from dataprep.reader import iter_documents
 from dataprep.tokenizer.textio import split_long
-
-MODEL_FILE = "tokenizer.model"
 
 
 @dataclass
@@ -134,7 +134,8 @@ def train_tokenizer(config: TokenizerConfig, inputs: list[str], out_dir: str | P
         config = dataclasses.replace(config, jieba_fraction=0.0, idiom_symbols=0, user_defined_symbols=[],
                                      word_align_max_breaks=0.0)
     sample = Reservoir(config.word_align_sample_lines) if config.word_align_max_breaks else None
-    model = train_model(lambda: training_lines(iter_documents(inputs, config.text_field), config, stats, sample),
+    model = train_model(lambda: training_lines(progress(iter_documents(inputs, config.text_field), "tokenizer: read",
+                                                        unit="document"), config, stats, sample),
                         baseline_trainer_args(config, baseline) if baseline else config.trainer_args(),
                         user_symbols(config), verbose)
     alignment = None
