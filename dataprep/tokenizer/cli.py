@@ -53,6 +53,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not Path(args.model).is_file():
         raise ConfigError(f"--model: no such model file {args.model!r}")
     texts = heldout_lines(args.check, max_lines=args.max_lines) if args.check else []
+    if args.check and not texts:
+        raise ConfigError(f"--check {' '.join(args.check)}: no text lines found to compare ids on")
     try:
         out = export_tokenizer(args.model, args.output, texts)
     except TokenizerExportError as exc:
