@@ -76,18 +76,15 @@ def main() -> None:
 
 
 def probe_gradients(engine) -> dict[str, int]:
-    """Wrap `ds.step` to count, at the first accumulation boundary (after the last backward, before
-    the optimizer step), the gradient elements this rank holds: full-size `param.grad`s (ZeRO 0/1
-    keep them) and ZeRO-2's flat buffer of this rank's gradient partition."""
+    """Wrap `ds.step` to count the elements of whole `param.grad`s this rank holds after the first
+    micro-batch's backward, mid-accumulation: ZeRO 0/1 accumulate whole gradients, ZeRO-2 and 3 hand
+    them to their partitioned buffers during the backward."""
     held: dict[str, int] = {}
     step = engine.ds.step
 
     def counting_step(*args, **kwargs):
-        if engine.ds.is_gradient_accumulation_boundary() and "grad_numel" not in held:
-            grads = [p.grad for p in engine.ds.module.parameters() if p.grad is not None]
-            held["grad_numel"] = sum(g.numel() for g in grads)
-            partition = getattr(engine.ds.optimizer, "grads_in_partition", None)
-            held["grad_partition_numel"] = partition.numel() if partition is not None else 0
+        if "grad_numel" not in held:
+            held["grad_numel"] = sum(p.grad.numel() for p in engine.ds.module.parameters() if p.grad is not None)
         return step(*args, **kwargs)
 
     engine.ds.step = counting_step
