@@ -1,19 +1,26 @@
-"""Checkpoints under `<run.dir>/checkpoints/`: save, find the latest complete one, prune, consolidate.
+"""Checkpoints under `<run.dir>/checkpoints/`: save, verify, find the newest intact one, prune, consolidate.
 
 Layout of one checkpoint `<run.dir>/checkpoints/step_00000050/`:
     (DeepSpeed's files: mp_rank_*_model_states.pt, *optim_states.pt ...)
     rng_rank00000.pt      each rank's torch/numpy/python RNG states (torch.save, loaded weights_only=True)
-    trainer_state.json    step, samples consumed, data seed, W&B run id, config hashes, model config, zero stage
-    COMPLETE              written by rank 0 only after every rank's files are saved (barrier)
+    trainer_state.json    step, data position and fingerprint, loss-guard state, W&B run id, layout, model config
+    COMPLETE              written last, by rank 0, after every rank's files are saved (barrier): the
+                          size and sha256 of every other file (JSON; the ranks share the hashing)
 `checkpoints/latest` names the newest complete tag. A checkpoint without COMPLETE (killed
-mid-write) is never resumed from and is deleted at the next start.
+mid-write) is never resumed from and is deleted at the next start. A resume verifies the newest
+complete checkpoint against its checksums first; a damaged one (missing, truncated or changed
+file) is reported in one line, moved aside as `<tag>.damaged`, and the next older one is tried.
+`pretrain checkpoints RUN_DIR --verify` shows the state of each.
 
-Resume policy: the model config, data.seq_len, data.data_seed and parallel.global_batch must be
-unchanged (they fix what the weights mean and which samples each step
-reads); train.steps and the lr schedule (optim.lr, min_lr, warmup_steps) may change — the rate is
-recomputed from the new config at the resumed step. Other optimizer settings come from the checkpoint.
-The layout (tp, pp, ZeRO stage, and dp unless ZeRO is off) must match too: DeepSpeed's files are partitioned by
-it. To continue under another layout, consolidate and start a new run.dir with run.init_from.
+Resume policy: the model config must be unchanged, and so must the data fingerprint (the packed
+train split's content hash, tokenizer sha256, vocab size, data.seq_len, data.data_seed,
+parallel.global_batch: what fixes which samples each step reads) unless run.allow_data_change
+is set, which restarts the sample order on the new data. train.steps and the lr schedule
+(optim.lr, min_lr, warmup_steps) may change — the rate is recomputed from the new config at the
+resumed step. Other optimizer settings come from the checkpoint. The layout (tp, pp, ZeRO stage,
+and dp unless ZeRO is off) must match too: DeepSpeed's files are partitioned by it. To continue
+under another layout, `pretrain consolidate` the checkpoint and start a new run.dir with
+run.init_from: it continues the step counter and data position (fresh optimizer moments).
 """
 from __future__ import annotations
 
@@ -25,14 +32,15 @@ import random
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 import yaml
 
-from common.atomic import atomic_write, write_json, write_text
+from common.atomic import atomic_write, sha256_file, write_json, write_text
 from common.config import ConfigError, config_hash, from_dict
+from pipeline import dist
 from pipeline.config import ModelConfig, TrainConfig
 from pipeline.engines.base import param_group_names
 from pipeline.model import Transformer
@@ -41,6 +49,7 @@ from pipeline.parallel.layout import data_parallel_size
 TAG_RE = re.compile(r"^step_(\d{8})$")
 COMPLETE = "COMPLETE"
 STATE = "trainer_state.json"
+DAMAGED_SUFFIX = ".damaged"
 
 
 def tag_for(step: int) -> str:
@@ -51,14 +60,94 @@ def checkpoints_dir(run_dir: str | Path) -> Path:
     return Path(run_dir) / "checkpoints"
 
 
-def data_identity(cfg: TrainConfig) -> dict[str, int]:
-    return {"seq_len": cfg.data.seq_len, "data_seed": cfg.data.data_seed, "global_batch": cfg.parallel.global_batch}
-
-
 def resume_identity(cfg: TrainConfig) -> dict[str, str]:
-    """What must not change across a resume, each part hashed separately for a precise message."""
-    data = json.dumps(data_identity(cfg), sort_keys=True).encode()
-    return {"model": config_hash(cfg.model), "data": hashlib.sha256(data).hexdigest()[:16]}
+    """The model config's hash: what the weights mean, which must not change across a resume."""
+    return {"model": config_hash(cfg.model)}
+
+
+def data_fingerprint(cfg: TrainConfig, manifest: dict[str, Any]) -> dict[str, Any]:
+    """What fixes the samples each step reads: the packed train split's content (shard checksums,
+    dtype, eos; not its paths), the tokenizer, and the sample-order settings."""
+    content = {key: manifest.get(key) for key in ("dtype", "vocab_size", "eos_id", "tokenizer_sha256")}
+    content["train_shards"] = manifest.get("splits", {}).get("train", {}).get("shards")
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+    return {"packed_sha256": digest[:16], "tokenizer_sha256": manifest.get("tokenizer_sha256"),
+            "vocab_size": manifest.get("vocab_size"), "seq_len": cfg.data.seq_len,
+            "data_seed": cfg.data.data_seed, "global_batch": cfg.parallel.global_batch}
+
+
+def data_fingerprint_line(fingerprint: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={str(v)[:12] if isinstance(v, str) else v}" for k, v in fingerprint.items())
+
+
+def check_data(state: dict[str, Any], now: dict[str, Any], cfg: TrainConfig, ckpt: Path) -> bool:
+    """True when the data differs from the checkpoint's and run.allow_data_change accepts it;
+    raises when it differs otherwise. Checkpoints from before fingerprints compare what they saved."""
+    saved = state.get("data_fingerprint") or state.get("data_identity") or {}
+    differs = [key for key in saved if key in now and saved[key] != now[key]]
+    if not differs:
+        return False
+    if not cfg.run.allow_data_change:
+        raise ConfigError(f"{ckpt}: written on other data ({', '.join(differs)} differ): "
+                          f"saved [{data_fingerprint_line(saved)}], now [{data_fingerprint_line(now)}]; point data.* "
+                          f"at the same data, or set run.allow_data_change=true to go on with this data "
+                          f"(its sample order starts over)")
+    return True
+
+
+# ---- integrity: COMPLETE holds every file's size and sha256 ----
+
+@dataclasses.dataclass
+class Health:
+    ckpt: Path
+    state: str          # ok | complete (sizes only) | unverified (no checksums) | incomplete | damaged
+    detail: str
+
+    @property
+    def usable(self) -> bool:
+        return self.state in ("ok", "complete", "unverified")
+
+
+def checkpoint_files(ckpt: Path) -> list[str]:
+    """Every file of a checkpoint but COMPLETE and hidden temp files, relative, sorted."""
+    return sorted(p.relative_to(ckpt).as_posix() for p in ckpt.rglob("*")
+                  if p.is_file() and p.name != COMPLETE and not p.name.startswith("."))
+
+
+def _local_digests(ckpt: Path, names: list[str]) -> dict[str, str]:
+    return {name: sha256_file(ckpt / name) for name in names}
+
+
+def _shared_digests(ckpt: Path, names: list[str]) -> dict[str, str]:
+    """Collective: the ranks hash the files between them."""
+    return dist.shared_map(names, lambda name: sha256_file(ckpt / name))
+
+
+def inspect(ckpt: Path, digests: Callable[[Path, list[str]], dict[str, str]] | None = _local_digests) -> Health:
+    """A checkpoint's state; digests=None checks presence and sizes only (no reading)."""
+    marker = ckpt / COMPLETE
+    if not marker.is_file():
+        return Health(ckpt, "incomplete", f"no {COMPLETE} marker (its writer was killed)")
+    try:
+        files = json.loads(marker.read_text(encoding="utf-8")).get("files")
+    except (ValueError, AttributeError):
+        files = None
+    if not isinstance(files, dict):
+        return Health(ckpt, "unverified", "written before checkpoints carried checksums")
+    for name, meta in sorted(files.items()):
+        path = ckpt / name
+        if not path.is_file():
+            return Health(ckpt, "damaged", f"{name} is missing")
+        if path.stat().st_size != meta["bytes"]:
+            return Health(ckpt, "damaged", f"{name} has {path.stat().st_size} bytes, {meta['bytes']} were written")
+    if digests is None:
+        return Health(ckpt, "complete", f"{len(files)} files present with their sizes (not hashed)")
+    actual = digests(ckpt, sorted(files))
+    changed = [name for name in sorted(files) if actual[name] != files[name]["sha256"]]
+    if changed:
+        more = f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""
+        return Health(ckpt, "damaged", f"{changed[0]}{more} does not match its sha256 (changed on disk)")
+    return Health(ckpt, "ok", f"{len(files)} files match their sha256")
 
 
 def complete_checkpoints(run_dir: str | Path) -> list[Path]:
@@ -75,6 +164,27 @@ def latest_complete(run_dir: str | Path) -> Path | None:
     return done[-1] if done else None
 
 
+def newest_intact(run_dir: str | Path, announce: Callable[[str], None]) -> Path | None:
+    """Collective: the newest complete checkpoint whose files match their checksums. Each damaged
+    newer one is announced in one line and moved aside (rank 0) as `<tag>.damaged`."""
+    done = complete_checkpoints(run_dir)
+    for ckpt in reversed(done):
+        health = inspect(ckpt, _shared_digests)
+        if health.usable:
+            return ckpt
+        announce(f"checkpoint {ckpt.name} is damaged ({health.detail}); moved aside as {ckpt.name}"
+                 f"{DAMAGED_SUFFIX}, trying an older one")
+        if dist.rank() == 0:
+            aside = ckpt.with_name(ckpt.name + DAMAGED_SUFFIX)
+            shutil.rmtree(aside, ignore_errors=True)
+            ckpt.rename(aside)
+        dist.barrier()
+    if done:
+        raise ConfigError(f"{checkpoints_dir(run_dir)}: every checkpoint is damaged (moved aside as "
+                          f"*{DAMAGED_SUFFIX}); restore one, or remove them to start over")
+    return None
+
+
 def remove_incomplete(run_dir: str | Path) -> list[Path]:
     """Delete checkpoints a killed run left half-written (rank 0 only, before anyone saves)."""
     root = checkpoints_dir(run_dir)
@@ -85,6 +195,21 @@ def remove_incomplete(run_dir: str | Path) -> list[Path]:
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(path)
     return removed
+
+
+def seal(run_dir: str | Path, ckpt: Path, keep_last: int) -> None:
+    """Collective, after the barrier that follows every rank's save: checksum every file (the ranks
+    share the hashing), then rank 0 writes COMPLETE (temp then rename), points `latest` at it and
+    prunes old checkpoints."""
+    digests = _shared_digests(ckpt, checkpoint_files(ckpt))
+    if dist.rank() != 0:
+        return
+    files = {name: {"bytes": (ckpt / name).stat().st_size, "sha256": digest} for name, digest in digests.items()}
+    write_json(ckpt / COMPLETE, {"tag": ckpt.name, "files": files})
+    write_text(checkpoints_dir(run_dir) / "latest", ckpt.name + "\n")
+    done = complete_checkpoints(run_dir)
+    for old in done[:-keep_last] if keep_last > 0 else []:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 # ---- RNG state: tensors and plain lists only, so it loads with weights_only=True ----
@@ -150,7 +275,8 @@ def layout_of(cfg: TrainConfig, world_size: int) -> dict[str, int]:
 
 
 def check_resumable(state: dict[str, Any], cfg: TrainConfig, ckpt: Path, world_size: int) -> None:
-    """Refuse a resume that would silently train a different model or on different data."""
+    """Refuse a resume that would silently train a different model or under another layout
+    (the data is checked by `check_data`)."""
     now = resume_identity(cfg)
     saved = state.get("identity", {})
     if saved.get("model") != now["model"]:
@@ -164,18 +290,6 @@ def check_resumable(state: dict[str, Any], cfg: TrainConfig, ckpt: Path, world_s
         raise ConfigError(f"{ckpt}: written under layout {saved_layout}, now {layout}; DeepSpeed checkpoints resume "
                           f"only under their own layout. Start a new run.dir with "
                           f"run.init_from=<`pretrain consolidate {ckpt}` output>")
-    if saved.get("data") != now["data"]:
-        raise ConfigError(f"{ckpt}: data.seq_len, data.data_seed or parallel.global_batch changed since this "
-                          f"checkpoint (saved {state.get('data_identity')}); restore them or start a new run.dir")
-
-
-def mark_complete(run_dir: str | Path, ckpt: Path, keep_last: int) -> None:
-    """Rank 0, after the barrier that follows every rank's save: publish, then prune old ones."""
-    write_text(ckpt / COMPLETE, ckpt.name + "\n")
-    write_text(checkpoints_dir(run_dir) / "latest", ckpt.name + "\n")
-    done = complete_checkpoints(run_dir)
-    for old in done[:-keep_last] if keep_last > 0 else []:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 # ---- consolidation to one fp32 safetensors file ----
@@ -244,10 +358,24 @@ def write_consolidated(out: Path, weights: dict[str, torch.Tensor], model_cfg: M
 
 
 def consolidate(path: str | Path, out: str | Path) -> Path:
-    """Any complete checkpoint (or run dir) -> one fp32 `model.safetensors` + `model_config.yaml`."""
+    """Any intact checkpoint (or a run dir's latest) -> one fp32 `model.safetensors` +
+    `model_config.yaml`, and its `trainer_state.json`, with which `run.init_from` continues the
+    step counter and data position under another layout."""
     ckpt = resolve_checkpoint(path)
+    health = inspect(ckpt)
+    if not health.usable:
+        raise ConfigError(f"{ckpt}: {health.state}: {health.detail}; consolidate an older checkpoint "
+                          f"(`pretrain checkpoints {ckpt.parent.parent} --verify` lists them)")
     weights, model_cfg = fp32_state_dict(ckpt)
-    return write_consolidated(Path(out), weights, model_cfg, str(ckpt))
+    written = write_consolidated(Path(out), weights, model_cfg, str(ckpt))
+    write_json(written.parent / STATE, read_state(ckpt))
+    return written
+
+
+def init_state(weights: str | Path) -> dict[str, Any] | None:
+    """The trainer state `consolidate` wrote beside `run.init_from`'s weights, if any."""
+    path = Path(weights).parent / STATE
+    return read_state(path.parent) if path.is_file() else None
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -262,8 +390,37 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_consolidate_command)
 
 
+    listing = subparsers.add_parser(
+        "checkpoints", help="list a run's checkpoints and their state (--verify: check every sha256)",
+        description="One line per checkpoint: step, size and state (ok, damaged and why, incomplete, ...), "
+                    "then the one a resume would start from. Exit code 1 when one is damaged or incomplete.")
+    listing.add_argument("run_dir", help="the run.dir of a training run")
+    listing.add_argument("--verify", action="store_true", help="hash every file against its recorded sha256")
+    listing.set_defaults(func=_checkpoints_command)
+
+
 def _consolidate_command(args: argparse.Namespace) -> int:
     out = Path(args.output)
     written = consolidate(args.path, out if out.suffix == ".safetensors" else out / CONSOLIDATED)
-    print(f"wrote {written} and {written.parent / 'model_config.yaml'}")
+    print(f"wrote {written}, {written.parent / 'model_config.yaml'} and {written.parent / STATE}")
     return 0
+
+
+def _checkpoints_command(args: argparse.Namespace) -> int:
+    root = checkpoints_dir(args.run_dir)
+    if not root.is_dir():
+        raise ConfigError(f"{args.run_dir}: no checkpoints/ directory (is it a run.dir?)")
+    tags = sorted(p for p in root.iterdir() if p.is_dir() and TAG_RE.match(p.name.removesuffix(DAMAGED_SUFFIX)))
+    resume, bad = None, 0
+    for ckpt in tags:
+        size = sum(f.stat().st_size for f in ckpt.rglob("*") if f.is_file()) / 2**20
+        if ckpt.name.endswith(DAMAGED_SUFFIX):
+            health = Health(ckpt, "damaged", "moved aside by a resume that found it damaged")
+        else:
+            health = inspect(ckpt, _local_digests if args.verify else None)
+        bad += not health.usable
+        resume = ckpt if health.usable else resume
+        print(f"{ckpt.name:24s} {size:10.1f} MiB  {health.state}: {health.detail}")
+    print(f"a resume starts from {resume.name if resume else 'nothing (step 0)'}"
+          + ("" if args.verify else " (sizes checked; --verify hashes every file)"))
+    return 1 if bad else 0

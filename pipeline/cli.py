@@ -7,6 +7,7 @@ from common.cli import run_cli
 COMMANDS: dict[str, str] = {
     "train": "pipeline.train",
     "consolidate": "pipeline.checkpoint",
+    "checkpoints": "pipeline.checkpoint",
     "generate": "pipeline.generate",
     "submit": "pipeline.launch.slurm",
     "submit-dataprep": "pipeline.launch.dataprep_jobs",

@@ -13,6 +13,8 @@ from common.config import ConfigError
 # Exit code of a training process that saved a checkpoint after SIGUSR1/SIGTERM and wants to be
 # requeued; the Slurm batch script requeues on it. 0 = finished, anything else = crashed.
 EXIT_REQUEUE = 85
+# Exit code of a run the loss guard stopped (guard.max_skipped_in_row skipped steps in a row).
+EXIT_DIVERGED = 3
 
 
 @dataclasses.dataclass
@@ -78,6 +80,12 @@ class RunConfig:
     dir: str = "runs/tiny"          # checkpoints, metrics.jsonl, wandb/, loss curve land here
     seed: int = 1234                # model init and dropout-free training RNG
     init_from: str | None = None    # a consolidated model.safetensors to start a NEW run from (any layout)
+    # With init_from from `pretrain consolidate` (trainer_state.json beside it): continue its step
+    # counter (lr schedule) and data position. false: start at step 0 on the first batch.
+    init_continue: bool = True
+    # Resume (or continue init_from) on data whose fingerprint differs from the checkpoint's: the
+    # sample order then starts over on the new data. false: such a resume is refused.
+    allow_data_change: bool = False
 
 
 @dataclasses.dataclass
@@ -147,6 +155,21 @@ class CheckpointConfig:
 
 
 @dataclasses.dataclass
+class GuardConfig:
+    """A step with a non-finite loss or gradient norm (or, when spike_factor > 0, a loss above
+    spike_factor x the running mean) leaves the weights, optimizer and schedule as they were."""
+    max_skipped_in_row: int = 10    # this many skipped steps in a row stop the run (exit 3); 0 = never stop
+    spike_factor: float = 0.0       # 0 = no spike guard; e.g. 3.0 skips a step whose loss exceeds 3x the mean
+    spike_window: int = 100         # steps the running mean spans; the spike guard starts after this many
+
+    def validate(self) -> None:
+        if self.max_skipped_in_row < 0 or self.spike_window < 1 or not (
+                self.spike_factor == 0 or self.spike_factor > 1):
+            raise ConfigError("guard.max_skipped_in_row must be >= 0, guard.spike_window >= 1 and "
+                              "guard.spike_factor 0 (off) or > 1")
+
+
+@dataclasses.dataclass
 class WandbConfig:
     project: str = "zhen-pretrain"
     # auto: online when this machine is logged in to W&B (WANDB_API_KEY or ~/.netrc), else offline.
@@ -165,8 +188,12 @@ class TrainConfig:
     parallel: ParallelConfig = dataclasses.field(default_factory=ParallelConfig)
     train: TrainLoopConfig = dataclasses.field(default_factory=TrainLoopConfig)
     checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
+    guard: GuardConfig = dataclasses.field(default_factory=GuardConfig)
     wandb: WandbConfig = dataclasses.field(default_factory=WandbConfig)
 
     def validate(self) -> None:
         if self.data.seq_len > self.model.max_seq_len:
             raise ConfigError(f"data.seq_len ({self.data.seq_len}) exceeds model.max_seq_len ({self.model.max_seq_len})")
+        if self.guard.spike_factor and self.parallel.pp > 1:
+            raise ConfigError("guard.spike_factor needs parallel.pp = 1: the pipeline engine learns the loss only "
+                              "after its optimizer step (non-finite gradients are still skipped)")

@@ -8,8 +8,11 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import torch
+
+T = TypeVar("T")
 
 ENV_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 # DeepSpeed compiles its shared-memory comm op on every CPU init_distributed (~31 s cold); one cache
@@ -74,6 +77,19 @@ def any_rank(flag: bool) -> bool:
     tensor = torch.tensor([1 if flag else 0], dtype=torch.int64, device=device())
     torch.distributed.all_reduce(tensor, op=torch.distributed.ReduceOp.MAX)
     return bool(tensor.item())
+
+
+def shared_map(items: list[str], fn: Callable[[str], T]) -> dict[str, T]:
+    """fn over rank 0's `items`, dealt round-robin to the ranks (e.g. hashing a checkpoint's files
+    in parallel); every rank gets every result."""
+    if not torch.distributed.is_initialized():
+        return {item: fn(item) for item in items}
+    shared = [items]
+    torch.distributed.broadcast_object_list(shared, src=0)
+    mine = {item: fn(item) for item in shared[0][rank()::world_size()]}
+    parts: list[dict[str, T] | None] = [None] * world_size()
+    torch.distributed.all_gather_object(parts, mine)
+    return {item: value for part in parts for item, value in (part or {}).items()}
 
 
 def shutdown() -> None:

@@ -120,7 +120,8 @@ def run(cfg: E2EConfig) -> int:
 
     run_once("consolidate", python_module("pipeline.cli", "consolidate", str(train), "-o", str(out / "model")),
              out / "model" / "model.safetensors", logs, env)
-    run_once("export-tokenizer", python_module("dataprep.cli", "tokenizer", "export-hf", "--tokenizer", str(tok)),
+    run_once("export-tokenizer", python_module("dataprep.cli", "tokenizer", "export-hf", "--tokenizer", str(tok),
+                                               "--check", str(data / "clean")),   # ids compared on corpus lines
              tok / "hf" / "tokenizer_config.json", logs, env)
     run_once("export-hf", python_module("pipeline.cli", "export-hf", "--weights", str(out / "model" / "model.safetensors"),
                                         "--tokenizer", str(tok), "--output", str(hf)),

@@ -1,8 +1,9 @@
 """What a training run records (rank 0 only): metrics.jsonl, the W&B run (offline by default), loss.png.
 
 metrics.jsonl holds one JSON object per logged step: step, loss, lr, grad_norm, tokens_per_s, mfu
-(null where the accelerator's peak is unknown, e.g. CPU), memory_mb, and on eval steps val_loss and
-val_ppl. The same values go to W&B under the same names with W&B's step = our step. A resumed run
+(null where the accelerator's peak is unknown, e.g. CPU), memory_mb, skipped_steps (steps the loss
+guard skipped so far; a skipped step is always logged, with its non-finite or spiking loss), and
+on eval steps val_loss and val_ppl. The same values go to W&B under the same names with W&B's step = our step. A resumed run
 first drops the lines of steps after its checkpoint (they are trained again), so the file always
 reads as one uninterrupted run. The W&B run id is created once (`<run.dir>/wandb_run_id`) and
 reused on resume, so every restart continues the same W&B run.
@@ -23,7 +24,7 @@ from typing import Any
 import torch
 
 from common.atomic import atomic_write, write_text
-from common.config import to_dict
+from common.config import ConfigError, to_dict
 from pipeline.config import TrainConfig
 
 def progress_line(record: dict[str, Any], total_steps: int, eta_s: float | None) -> str:
@@ -34,6 +35,8 @@ def progress_line(record: dict[str, Any], total_steps: int, eta_s: float | None)
         parts.append(f"MFU {100 * record['mfu']:.1f}%")
     if record.get("val_loss") is not None:
         parts.append(f"val_loss {record['val_loss']:.4f}")
+    if record.get("skipped_steps"):
+        parts.append(f"skipped {record['skipped_steps']}")
     if eta_s is not None:
         minutes, seconds = divmod(int(eta_s), 60)
         parts.append(f"ETA {minutes // 60}:{minutes % 60:02d}:{seconds:02d}")
@@ -52,10 +55,23 @@ def memory_mb() -> float:
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """The records of metrics.jsonl. A torn last line (a crash or a full disk mid-append) is
+    dropped, and the logger rewrites the file without it on resume; a bad line elsewhere is an error."""
     path = Path(path)
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = [(number, line) for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace")
+                                                          .splitlines(), 1) if line.strip()]
+    records = []
+    for index, (number, line) in enumerate(lines):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            if index == len(lines) - 1:
+                break
+            raise ConfigError(f"{path}:{number}: not a JSON record ({exc}); only a torn last line is "
+                              f"dropped, so fix or remove this line") from None
+    return records
 
 
 def wandb_run_id(run_dir: Path) -> str:

@@ -3,8 +3,9 @@ resume, requeue on SIGUSR1/SIGTERM.
 
 Run: `python -m pipeline.train --config configs/train/tiny_cpu.yaml [key=value ...]` (or
 `pretrain train ...`), once per rank with RANK/WORLD_SIZE/LOCAL_RANK/MASTER_ADDR/MASTER_PORT set,
-or alone. The run resumes from the latest complete checkpoint in run.dir if there is one. Exit
-codes: 0 finished, 85 (EXIT_REQUEUE) checkpointed after a signal and wants requeueing, 2 bad config.
+or alone. The run resumes from the newest intact checkpoint in run.dir if there is one. Exit
+codes: 0 finished, 85 (EXIT_REQUEUE) checkpointed after a signal and wants requeueing, 2 bad config,
+3 (EXIT_DIVERGED) the loss guard skipped guard.max_skipped_in_row steps in a row.
 """
 from __future__ import annotations
 
@@ -21,12 +22,13 @@ import torch
 
 from common.atomic import write_text
 from common.config import ConfigError, dump_yaml, load_config, to_dict
-from dataprep.packed import PackedCorpus, PackedFormatError, TrainingSamples
+from dataprep.packed import PackedCorpus, PackedFormatError, TrainingSamples, read_manifest
 from pipeline import checkpoint, dist
-from pipeline.config import EXIT_REQUEUE, TrainConfig
+from pipeline.config import EXIT_DIVERGED, EXIT_REQUEUE, TrainConfig
 from pipeline.data import TrainBatches, eval_micro_batches
 from pipeline.engines.base import TrainEngine
 from pipeline.engines.factory import build_engine
+from pipeline.guard import LossGuard, TrainingDiverged, install_nan_faults
 from pipeline.hardware import peak_flops
 from pipeline.metrics import MetricsLogger, device_name, memory_mb, perplexity, progress_line
 from pipeline.model import Transformer
@@ -76,15 +78,30 @@ class Trainer:
             raise ConfigError(f"{cfg.data.packed_dir}: the train split is too small for one sample of "
                               f"data.seq_len {cfg.data.seq_len}")
         self.val_samples = load_samples(cfg, "validation")
-        self.resume_from = checkpoint.latest_complete(self.run_dir)
+        self.fingerprint = checkpoint.data_fingerprint(cfg, read_manifest(cfg.data.packed_dir))
+        self.resume_from = checkpoint.newest_intact(self.run_dir, self.announce)
         self.resume_state = checkpoint.read_state(self.resume_from) if self.resume_from else None
+        # a consolidated checkpoint under run.init_from continues its step count and data position
+        continued = (checkpoint.init_state(cfg.run.init_from) if cfg.run.init_from and cfg.run.init_continue
+                     and self.resume_state is None else None)
+        source = self.resume_state or continued
         if self.resume_state is not None:      # refuse before the costly engine build
             checkpoint.check_resumable(self.resume_state, cfg, self.resume_from, self.world)
+        data_changed = source is not None and checkpoint.check_data(
+            source, self.fingerprint, cfg, self.resume_from or Path(cfg.run.init_from))
+        start = int(source["step"]) if source else 0
+        self.data_start = start if data_changed else int((source or {}).get("data_start_step", 0))
+        if data_changed:
+            self.announce(f"WARNING: run.allow_data_change: the data differs from the checkpoint's; its sample "
+                          f"order starts over at step {start} (data fingerprint now "
+                          f"{checkpoint.data_fingerprint_line(self.fingerprint)})")
+        self.guard = LossGuard(cfg.guard, (source or {}).get("guard"))
 
         seed_everything(cfg.run.seed)
         model = Transformer(cfg.model)
         if cfg.run.init_from and self.resume_from is None:
             load_into_model(model, cfg.run.init_from)
+        install_nan_faults(model, lambda: self.step + 1)
         if self.rank == 0:
             print(f"model: {cfg.model.num_params():,} parameters ({cfg.model.num_params(embeddings=False):,} "
                   f"without embeddings), {cfg.model.flops_per_token(cfg.data.seq_len):.4g} training FLOPs/token "
@@ -93,12 +110,20 @@ class Trainer:
         self.batches = TrainBatches(train_samples, cfg.parallel.global_batch, cfg.parallel.micro_batch,
                                     self.engine.dp_rank, self.engine.dp_size, cfg.data.data_seed)
         self.step = self.resume()
+        if continued is not None:
+            self.step = start
+            self.engine.start_at(start)
+            self.announce(f"continuing {cfg.run.init_from} at step {start} (its lr schedule and data position)")
         if self.rank == 0:
             write_text(self.run_dir / "config.yaml", dump_yaml(cfg))
         self.metrics = MetricsLogger(cfg, self.step, enabled=self.rank == 0)
         self.tokens_per_step = cfg.parallel.global_batch * cfg.data.seq_len
         peak = peak_flops(device_name())
         self.flops_fraction = (cfg.model.flops_per_token(cfg.data.seq_len) / (peak * self.world)) if peak else None
+
+    def announce(self, line: str) -> None:
+        if self.rank == 0:
+            print(line, flush=True)
 
     def resume(self) -> int:
         ckpt, state = self.resume_from, self.resume_state
@@ -122,19 +147,21 @@ class Trainer:
             checkpoint.write_state(ckpt, {
                 "step": self.step,
                 "samples_consumed": self.step * self.cfg.parallel.global_batch,
-                "epoch": self.batches.epoch_of(self.step),
+                "epoch": self.batches.epoch_of(self.step - self.data_start),
+                "data_start_step": self.data_start,
+                "data_fingerprint": self.fingerprint,
+                "guard": self.guard.state(),
                 "data_seed": self.cfg.data.data_seed,
                 "wandb_run_id": self.metrics.run_id,
                 "zero_stage": self.engine.zero_stage,
                 "world_size": self.world,
                 "layout": checkpoint.layout_of(self.cfg, self.world),
                 "identity": checkpoint.resume_identity(self.cfg),
-                "data_identity": checkpoint.data_identity(self.cfg),
                 "model_config": to_dict(self.cfg.model),
             })
         dist.barrier()                       # every rank's files are on disk
+        checkpoint.seal(self.run_dir, ckpt, self.cfg.checkpoint.keep_last)
         if self.rank == 0:
-            checkpoint.mark_complete(self.run_dir, ckpt, self.cfg.checkpoint.keep_last)
             self.metrics.plot()
         dist.barrier()
 
@@ -155,23 +182,36 @@ class Trainer:
         while self.step < cfg.train.steps:
             lr = self.engine.lr()
             started = time.perf_counter()
-            loss = self.engine.train_step(self.batches.micro_batches(self.step))
+            loss = self.engine.train_step(self.batches.micro_batches(self.step - self.data_start),
+                                          accept=self.guard.accepts)
             elapsed = time.perf_counter() - started
+            skipped = self.guard.after_step(loss, self.engine.step_applied())
             self.step += 1
             is_last = self.step == cfg.train.steps
             evaluate = cfg.train.eval_every > 0 and (self.step % cfg.train.eval_every == 0 or is_last)
-            if evaluate or is_last or self.step % cfg.train.log_every == 0:
+            if skipped:
+                self.announce(f"step {self.step}: skipped ({skipped}); {self.guard.skipped} skipped in all, "
+                              f"{self.guard.in_row} in a row")
+            if skipped or evaluate or is_last or self.step % cfg.train.log_every == 0:
                 tokens_per_s = self.tokens_per_step / elapsed
                 record = {"step": self.step, "loss": loss, "lr": lr, "grad_norm": self.engine.grad_norm(),
                           "tokens_per_s": tokens_per_s,
                           "mfu": tokens_per_s * self.flops_fraction if self.flops_fraction else None,
-                          "epoch": self.batches.epoch_of(self.step - 1), "memory_mb": memory_mb()}
+                          "epoch": self.batches.epoch_of(self.step - 1 - self.data_start), "memory_mb": memory_mb(),
+                          "skipped_steps": self.guard.skipped}
                 if evaluate:
                     record.update(self.evaluate())
                 self.metrics.log(record)
                 if self.rank == 0 and (evaluate or is_last or self.step % cfg.train.print_every == 0):
                     per_step = (time.perf_counter() - loop_started) / (self.step - first_step)
                     print(progress_line(record, cfg.train.steps, per_step * (cfg.train.steps - self.step)), flush=True)
+            if self.guard.exhausted:       # every rank agrees: the guard sees the same global numbers
+                self.metrics.finish()
+                latest = checkpoint.latest_complete(self.run_dir)
+                raise TrainingDiverged(
+                    f"{self.guard.in_row} steps in a row skipped up to step {self.step} ({skipped}); stopped "
+                    f"without saving. The last checkpoint is {latest or 'none'}; lower optim.lr or check the data "
+                    f"near this step, then rerun (it resumes from there)")
             stopping = dist.any_rank(self.stop.raised)
             if stopping or is_last or self.step % cfg.checkpoint.every == 0:
                 self.save()
@@ -212,6 +252,9 @@ def run_args(args: argparse.Namespace) -> int:
     except (ConfigError, PackedFormatError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except TrainingDiverged as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_DIVERGED
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -4,8 +4,9 @@
 
 Trains the tiny model through `pipeline.engines.factory.build_engine` on seeded random tokens (the same
 global batch at every step whatever the layout; each data-parallel replica takes its slice),
-then consolidates the weights. Rank 0 writes {"losses", "grad_norms", "weights", group ranks} to
-OUT.pt and the weights in the checkpoint format (model.safetensors + model_config.yaml) beside it.
+then consolidates the weights. Rank 0 writes {"losses", "grad_norms", "weights", group ranks,
+"held": what rank 0 holds of the model (see `held_numels`)} to OUT.pt and the weights in the
+checkpoint format (model.safetensors + model_config.yaml) beside it.
 """
 from __future__ import annotations
 
@@ -55,20 +56,49 @@ def main() -> None:
     engine = build_engine(cfg, model)
     groups = engine.groups or ProcessGroups(topology)     # pure data parallelism has none of ours
     per_rank = cfg.parallel.global_batch // engine.dp_size
+    held = probe_gradients(engine)
     losses, grad_norms = [], []
     for index in range(cfg.train.steps):
         mine = global_batch(index, cfg)[engine.dp_rank * per_rank:(engine.dp_rank + 1) * per_rank]
         losses.append(engine.train_step(list(mine.split(cfg.parallel.micro_batch))))
         grad_norms.append(engine.grad_norm())
+    held.update(held_numels(engine))
     weights = full_state_dict(engine.ds.module, cfg.model, groups)
     autotp = cfg.parallel.tp > 1 and cfg.parallel.pp == 1
     deepspeed_groups = deepspeed_tensor_group_ranks() if autotp else None
     if dist.rank() == 0:
         write_consolidated(Path(args.out).parent / CONSOLIDATED, weights, cfg.model, "test")
         torch.save({"losses": losses, "grad_norms": grad_norms, "weights": weights,
-                    "our_tensor_ranks": groups.ranks("tensor"), "deepspeed_tensor_ranks": deepspeed_groups},
+                    "our_tensor_ranks": groups.ranks("tensor"), "deepspeed_tensor_ranks": deepspeed_groups,
+                    "held": held},
                    args.out)
     dist.shutdown()
+
+
+def probe_gradients(engine) -> dict[str, int]:
+    """Wrap `ds.step` to count the elements of whole `param.grad`s this rank holds after the first
+    micro-batch's backward, mid-accumulation: ZeRO 0/1 accumulate whole gradients, ZeRO-2 and 3 hand
+    them to their partitioned buffers during the backward."""
+    held: dict[str, int] = {}
+    step = engine.ds.step
+
+    def counting_step(*args, **kwargs):
+        if "grad_numel" not in held:
+            held["grad_numel"] = sum(p.grad.numel() for p in engine.ds.module.parameters() if p.grad is not None)
+        return step(*args, **kwargs)
+
+    engine.ds.step = counting_step
+    return held
+
+
+def held_numels(engine) -> dict[str, int]:
+    """Elements rank 0 holds: Adam's first moment (the optimizer-state partition), and parameters:
+    the full count (ZeRO-3's ds_numel) and the local one (ZeRO-3's ds_tensor partition)."""
+    state = engine.ds.basic_optimizer.state.values()
+    params = list(engine.ds.module.parameters())
+    return {"adam_state_numel": sum(s["exp_avg"].numel() for s in state if "exp_avg" in s),
+            "param_numel": sum(getattr(p, "ds_numel", p.numel()) for p in params),
+            "param_local_numel": sum(p.ds_tensor.numel() if hasattr(p, "ds_tensor") else p.numel() for p in params)}
 
 
 def deepspeed_tensor_group_ranks() -> list[int]:

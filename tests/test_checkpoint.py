@@ -1,6 +1,9 @@
-"""Checkpoints: exact resume after SIGKILL, requeue on SIGUSR1, refusal of a changed model, consolidation."""
+"""Checkpoints: exact resume after SIGKILL (falling back past a damaged newest checkpoint), requeue on
+SIGUSR1, refusal of a changed model or other data, consolidation, init_from continuing the step
+count under another layout, and the loss guard skipping NaN steps."""
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -13,13 +16,16 @@ from safetensors.torch import load_file
 
 from dataprep.packed import PackedCorpus
 from pipeline import checkpoint
-from pipeline.config import EXIT_REQUEUE, ModelConfig
+from pipeline.config import EXIT_DIVERGED, EXIT_REQUEUE, ModelConfig, OptimConfig
 from pipeline.data import unigram_baseline
+from pipeline.guard import NAN_STEPS_ENV
 from pipeline.metrics import read_metrics
 from pipeline.model import Transformer
+from pipeline.schedule import lr_at
 from train_fixtures import REPO, base_env, launch, tiny_overrides, train, wait_all, wandb_runs, write_corpus
 
 EXACT = ("step", "loss", "lr", "grad_norm", "val_loss")
+LAYOUT_CHANGE_REL = 1e-2
 
 
 @pytest.fixture(scope="module")
@@ -68,9 +74,17 @@ def test_sigkill_then_resume_repeats_the_uninterrupted_run_exactly(packed, tmp_p
     (half_written / "mp_rank_00_model_states.pt").write_bytes(b"truncated")
     latest = checkpoint.latest_complete(run)
     assert latest is not None and 20 <= int(latest.name.split("_")[1]) <= killed_at
+    # the newest complete checkpoint then rots: 64 flipped bytes in its weights, same size
+    weights = latest / "mp_rank_00_model_states.pt"
+    data = bytearray(weights.read_bytes())
+    data[-200:-136] = bytes(b ^ 0xFF for b in data[-200:-136])
+    weights.write_bytes(bytes(data))
 
     assert train(tiny_overrides(packed, run, **opts), 1, tmp_path) == [0]
     assert not half_written.exists()
+    fallback = [line for line in (tmp_path / "rank0.log").read_text().splitlines() if "is damaged" in line]
+    assert fallback == [f"checkpoint {latest.name} is damaged (mp_rank_00_model_states.pt does not match its sha256 "
+                        f"(changed on disk)); moved aside as {latest.name}.damaged, trying an older one"]
     records = read_metrics(run / "metrics.jsonl")
     same_numbers(records, read_metrics(reference / "metrics.jsonl"))
     # and it learned: validation loss clearly below what token frequencies alone achieve
@@ -137,20 +151,28 @@ def test_refusals_consolidation_and_init_from(packed, tmp_path):
     assert set(weights) == set(model.state_dict())
     assert model_cfg.dim == 32 and all(t.dtype == torch.float32 for t in weights.values())
 
+    other_tokenizer = write_corpus(tmp_path / "other_packed", seed=1, tokenizer_sha256="f" * 64)
     for change, message in ((("model.dim=64",), "different model config"),
                             (("parallel.zero_stage=1",), "Start a new run.dir"),
-                            (("data.seq_len=16",), "data.seq_len")):
+                            (("data.seq_len=16",), "(seq_len differ)"),
+                            ((f"data.packed_dir={other_tokenizer}",), "(packed_sha256, tokenizer_sha256 differ)")):
         result = run_cli(*tiny_overrides(packed, run, **{**opts, "train.steps": 12}), *change)
         assert result.returncode == 2, result.stderr[-2000:]
         assert message in result.stderr and "Traceback" not in result.stderr
+    assert "tokenizer_sha256=000000000000" in result.stderr and "tokenizer_sha256=ffffffffffff" in result.stderr
 
-    # a new run seeded from the consolidated weights starts where the first one ended
+    # the run goes on to step 10; a new run under another layout (ZeRO-1), seeded from the step-8
+    # weights, continues at step 9 on the same batches and schedule
+    longer = {**opts, "train.steps": 10, "train.eval_every": 10}
+    assert train(tiny_overrides(packed, run, **longer), 1, tmp_path) == [0]
     seeded = tmp_path / "seeded"
-    assert train(tiny_overrides(packed, seeded, **{**opts, "train.steps": 1, "train.eval_every": 1,
-                                                   "run.init_from": out}), 1, tmp_path) == [0]
-    first, final = read_metrics(seeded / "metrics.jsonl")[0], read_metrics(run / "metrics.jsonl")
-    assert first["loss"] < final[0]["loss"] - 0.05
-    assert first["val_loss"] < final[-1]["val_loss"] + 0.05
+    assert train(tiny_overrides(packed, seeded, **{**longer, "parallel.zero_stage": 1, "run.init_from": out}),
+                 1, tmp_path) == [0]
+    got, want = read_metrics(seeded / "metrics.jsonl"), read_metrics(run / "metrics.jsonl")[8:]
+    assert [r["step"] for r in got] == [r["step"] for r in want] == [9, 10]
+    assert [r["lr"] for r in got] == [r["lr"] for r in want]
+    assert got[0]["loss"] == pytest.approx(want[0]["loss"], rel=1e-6)   # same weights, same batch
+    assert got[1]["loss"] == pytest.approx(want[1]["loss"], rel=LAYOUT_CHANGE_REL)   # fresh Adam moments
 
 
 @pytest.mark.slow
@@ -163,3 +185,41 @@ def test_bf16_without_zero_consolidates_the_fp32_masters(packed, tmp_path):
     assert set(weights) == set(module) and all(t.dtype == torch.float32 for t in weights.values())
     assert all(torch.equal(weights[k].bfloat16(), module[k]) for k in module)       # the same weights ...
     assert any(not torch.equal(weights[k], module[k].float()) for k in module)      # ... at full precision
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", [0, 2])
+def test_nan_steps_are_skipped_counted_and_too_many_in_a_row_stop_the_run(packed, tmp_path, stage):
+    """NaN loss (and so NaN gradients) injected at steps 3, 5 and 6: 3 is skipped and training goes
+    on; 5 and 6 make two in a row, which stops the run with exit 3 and keeps the step-5 checkpoint.
+    Stage 0 is skipped by our guard (DeepSpeed's plain optimizer would apply NaN), stage 2 by
+    DeepSpeed's own non-finite check; the schedule moves on either way."""
+    opts = {"parallel.zero_stage": stage, "train.steps": 10, "checkpoint.every": 1, "checkpoint.keep_last": 20,
+            "guard.max_skipped_in_row": 2, "train.eval_every": 0}
+    env = {**base_env(), NAN_STEPS_ENV: "3,5,6"}
+    result = subprocess.run([os.sys.executable, "-m", "pipeline.train", "--config", "configs/train/tiny_cpu.yaml",
+                             *tiny_overrides(packed, tmp_path, **opts)], cwd=REPO, env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == EXIT_DIVERGED, result.stderr[-3000:]
+    error = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and "2 steps in a row skipped up to step 6" in error[0]
+    assert f"last checkpoint is {checkpoint.checkpoints_dir(tmp_path) / checkpoint.tag_for(5)}" in error[0]
+    assert "Traceback" not in result.stderr
+    assert "step 3: skipped (non-finite loss nan); 1 skipped in all, 1 in a row" in result.stdout
+
+    records = read_metrics(tmp_path / "metrics.jsonl")
+    assert [r["step"] for r in records] == [1, 2, 3, 4, 5, 6]
+    assert [r["skipped_steps"] for r in records] == [0, 0, 1, 1, 2, 3]
+    assert [math.isnan(r["loss"]) for r in records] == [False, False, True, False, True, True]
+    lrs = [r["lr"] for r in records]
+    assert lrs == pytest.approx([lr_at(step, OptimConfig(warmup_steps=2), 10) for step in range(6)], rel=1e-12)
+
+    def module(step):
+        return torch.load(checkpoint.checkpoints_dir(tmp_path) / checkpoint.tag_for(step) /
+                          "mp_rank_00_model_states.pt", weights_only=True)["module"]
+    weights = {step: module(step) for step in range(2, 6)}
+    def same(a, b):
+        return all(torch.equal(weights[a][k], weights[b][k]) for k in weights[a])
+    assert same(3, 2) and same(5, 4) and not same(4, 3)          # skipped steps left the weights alone
+    assert all(torch.isfinite(t).all() for w in weights.values() for t in w.values())
+    assert checkpoint.read_state(checkpoint.latest_complete(tmp_path))["guard"]["skipped_steps"] == 2

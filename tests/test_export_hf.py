@@ -126,6 +126,10 @@ def test_cli_exports_consolidated_file_with_tokenizer(tmp_path, sp_model):
     texts = [CHINESE.splitlines()[4], ENGLISH.splitlines()[0]]
     ids = [hf_tokenizer.encode(text, add_special_tokens=False)[:24] for text in texts]
     assert ids == [sp.encode(text)[:24] for text in texts]
+    # one rule for special-token literals in raw text: plain text, as sentencepiece and `pack` encode them
+    literal = "标签 <s>、</s> 与 <unk> 只是文字 in raw text"
+    assert hf_tokenizer.encode(literal, add_special_tokens=False) == sp.encode(literal)
+    assert not {sp.unk_id(), sp.bos_id(), sp.eos_id()} & set(sp.encode(literal))
     tokens = torch.tensor(ids)
     with torch.no_grad():
         expected = ours(tokens)

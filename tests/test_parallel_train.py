@@ -1,4 +1,5 @@
-"""Tensor / pipeline / ZeRO-3 layouts train exactly like one process (real DeepSpeed, gloo, fp32).
+"""Tensor / pipeline / ZeRO-3 layouts train exactly like one process (real DeepSpeed, gloo, fp32);
+ZeRO stages hold what they should partition.
 
 Each layout runs 20 optimizer steps of the tiny model on the same global batches as a
 single-process reference (shared by all tests) with gradient clipping active (clip 0.5, norms
@@ -101,10 +102,29 @@ TIED_GQA = ["model.tie_embeddings=true", "model.n_kv_heads=2"]
 def test_layout_matches_single_process(tmp_path, reference, name, ranks, overrides):
     result = run_layout(tmp_path, ranks, overrides)
     assert_same_run(result, reference(*[o for o in overrides if o in TIED_GQA]))
+    if "parallel.zero_stage=3" in overrides:     # ZeRO-3 by what it partitions: each rank holds half the parameters
+        assert_half(result["held"]["param_local_numel"], result["held"]["param_numel"])
     if "parallel.tp=2" in overrides:
         assert result["our_tensor_ranks"] == [0, 1]
         if "parallel.pp=2" not in overrides:   # AutoTP built its own groups: our rank layout must agree
             assert result["deepspeed_tensor_ranks"] == [0, 1]
+
+
+def assert_half(part: int, whole: int) -> None:
+    assert whole / 2 <= part < whole / 2 + 64, f"{part} of {whole} elements"     # + alignment padding
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", [1, 2])
+def test_zero_stages_partition_what_they_should(tmp_path, stage):
+    """ZeRO-1 and 2 on 2 ranks (gradient accumulation 2), asserted by what rank 0 holds: half of
+    Adam's state in both; mid-accumulation whole gradients under ZeRO-1, none under ZeRO-2 (they
+    went to its gradient partition); whole parameters in both (ZeRO-3's half: the layout test above)."""
+    held = run_layout(tmp_path, 2, [f"parallel.zero_stage={stage}", "train.steps=1"])["held"]
+    whole = held["param_numel"]
+    assert held["param_local_numel"] == whole
+    assert_half(held["adam_state_numel"], whole)
+    assert held["grad_numel"] == (whole if stage == 1 else 0)
 
 
 @pytest.mark.slow

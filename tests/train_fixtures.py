@@ -31,7 +31,8 @@ def markov_docs(rng: np.random.Generator, n_docs: int, vocab: int = VOCAB) -> li
     return docs
 
 
-def write_corpus(directory: Path, n_train: int = 400, n_val: int = 40, seed: int = 0) -> Path:
+def write_corpus(directory: Path, n_train: int = 400, n_val: int = 40, seed: int = 0,
+                 tokenizer_sha256: str = "0" * 64) -> Path:
     rng = np.random.default_rng(seed)
     dtype = dtype_for_vocab(VOCAB)
     shards = []
@@ -40,7 +41,7 @@ def write_corpus(directory: Path, n_train: int = 400, n_val: int = 40, seed: int
         for doc in markov_docs(rng, count):
             writer.add(doc, source="en")
         shards.append(writer.finish())
-    write_manifest(directory, shards, dtype=dtype, vocab_size=VOCAB, eos_id=EOS, tokenizer_sha256="0" * 64,
+    write_manifest(directory, shards, dtype=dtype, vocab_size=VOCAB, eos_id=EOS, tokenizer_sha256=tokenizer_sha256,
                    validation_ratio=0.1)
     return directory
 

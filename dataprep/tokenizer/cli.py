@@ -58,6 +58,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     model = sentencepiece_model(args.tokenizer)
     output = args.output or str(Path(model).parent / HF_SUBDIR)
     texts = heldout_lines(args.check, max_lines=args.max_lines) if args.check else []
+    if args.check and not texts:
+        raise ConfigError(f"--check {' '.join(args.check)}: no text lines found to compare ids on")
     try:
         out = export_tokenizer(model, output, texts)
     except TokenizerExportError as exc:

@@ -3,9 +3,12 @@
 transformers converts the .model into a fast tokenizer (tokenizer.json) once, here; the export
 then reloads the written directory and checks that it gives the same ids as sentencepiece on
 probe texts, so a silent conversion difference fails the export instead of the training run.
-Two settings matter (docs/ANCHORS.md): `add_prefix_space: false`, or transformers puts a "▁"
-in front of every text although the model was trained without a dummy prefix; and
-user-defined symbols (idioms) must stay non-special, or `skip_special_tokens=True` deletes them.
+Three settings matter (docs/ANCHORS.md): `add_prefix_space: false`, or transformers puts a "▁"
+in front of every text although the model was trained without a dummy prefix; user-defined
+symbols (idioms) must stay non-special, or `skip_special_tokens=True` deletes them; and
+`split_special_tokens: true`. The rule everywhere is sentencepiece's: the literal strings
+"<s>", "</s>" and "<unk>" in raw text are plain text (`pack` encodes them so, and the model
+never saw them as control ids); without it transformers would turn them into the special ids.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ PROBES = (
     "  two leading spaces\tand a tab\n第二行：数字 12345 与 emoji 😀🚀",
     "CJK extension B: 𠀀𠀁 and rare 龘 characters.",
     "def f(x):\n    return x  # indented code",
+    "HTML-ish text: <s>strike</s>, <unk> and <pad> are only characters here.",
 )
 
 
@@ -44,6 +48,7 @@ def _config(sp: spm.SentencePieceProcessor) -> dict:
         "unk_token": piece(sp.unk_id()), "bos_token": piece(sp.bos_id()),
         "eos_token": piece(sp.eos_id()), "pad_token": piece(sp.pad_id()),
         "clean_up_tokenization_spaces": False,
+        "split_special_tokens": True,     # "<s>" in raw text is text, as in sentencepiece (and pack)
         "model_max_length": 1_000_000_000,
     }
 

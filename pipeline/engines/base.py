@@ -2,10 +2,15 @@
 
 `TrainEngine` is what the loop in `pipeline/train.py` sees, whatever the layout:
 
-    train_step(micro_batches) -> float
+    train_step(micro_batches, accept) -> float
         One optimizer step over this rank's micro-batches (list of (micro_batch, seq_len + 1) int64
         tensors; inputs [:, :-1], labels [:, 1:]). Returns the mean loss over the GLOBAL batch,
-        the same value on every rank.
+        the same value on every rank. `accept(loss)` is asked before the optimizer step (the
+        pipeline engine cannot: it learns the loss after); when it says no, the step leaves the
+        weights and optimizer state as they were.
+    step_applied() -> bool
+        Whether the last step updated the weights: False when `accept` refused it or DeepSpeed
+        dropped it for a non-finite gradient norm. The lr schedule moves on either way.
     eval_loss(micro_batches) -> float
         Mean loss over every rank's micro-batches, no gradients, same value on every rank.
         Every rank passes the same number of micro-batches (ZeRO-3 forwards are collectives).
@@ -13,6 +18,8 @@
     save(save_dir, tag, client_state) / load(save_dir, tag, step) -> client_state
         DeepSpeed checkpoint of module + optimizer under save_dir/tag, all ranks call both. load
         then sets the learning rate for `step` from the CURRENT config (the schedule may change).
+    start_at(step)
+        Set the lr schedule to `step` (a run continuing a consolidated checkpoint's count).
     full_state_dict() -> dict | None
         Collective. Under tp/pp the whole fp32 model with our names on rank 0, which the trainer
         writes beside the checkpoint (DeepSpeed's files of those layouts cannot be merged offline);
@@ -23,7 +30,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import torch
 
@@ -40,7 +47,9 @@ class TrainEngine(Protocol):
     dp_rank: int
     dp_size: int
 
-    def train_step(self, micro_batches: list[torch.Tensor]) -> float: ...
+    def train_step(self, micro_batches: list[torch.Tensor], accept: Callable[[float], bool] = ...) -> float: ...
+    def step_applied(self) -> bool: ...
+    def start_at(self, step: int) -> None: ...
     def eval_loss(self, micro_batches: list[torch.Tensor]) -> float: ...
     def lr(self) -> float: ...
     def grad_norm(self) -> float | None: ...
@@ -78,6 +87,7 @@ class DeepSpeedBase:
             config=build_ds_config(cfg, dist.world_size()),
             lr_scheduler=lambda optimizer: make_scheduler(optimizer, cfg.optim, cfg.train.steps), mpu=mpu)
         self.device = self.ds.device
+        self._applied = True
         if groups is None:
             self.dp_rank, self.dp_size = dist.rank(), dist.world_size()
         else:
@@ -99,11 +109,39 @@ class DeepSpeedBase:
         path, client_state = self.ds.load_checkpoint(str(save_dir), tag=tag, load_lr_scheduler_states=False)
         if path is None:
             raise RuntimeError(f"DeepSpeed could not load checkpoint {save_dir / tag}")
+        self.start_at(step)
+        return client_state or {}
+
+    def start_at(self, step: int) -> None:
         scheduler = self.ds.lr_scheduler
         scheduler.last_epoch = step
         for group, base, factor in zip(scheduler.optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
             group["lr"] = base * factor(step)
-        return client_state or {}
+
+    def step_applied(self) -> bool:
+        return self._applied
+
+    def _after_boundary(self, refused: bool = False) -> None:
+        """Book-keeping after the optimizer step of an accumulation boundary. A step DeepSpeed
+        dropped (non-finite gradient norm) left its scheduler behind: move it on, so the rate stays
+        a function of the step count (exact resume)."""
+        dropped = not self.ds.was_step_applied()
+        self._applied = not (refused or dropped)
+        if dropped:
+            self.start_at(self.ds.lr_scheduler.last_epoch + 1)
+
+    def _boundary_step(self, apply: bool) -> None:
+        """`ds.step()` at the accumulation boundary; apply=False turns the wrapped torch optimizer's
+        step into a no-op, so DeepSpeed clears the gradients but weights and moments stay."""
+        optimizer = self.ds.basic_optimizer
+        if not apply:
+            optimizer.step = lambda *args, **kwargs: None
+        try:
+            self.ds.step()
+        finally:
+            if not apply:
+                del optimizer.step
+        self._after_boundary(refused=not apply)
 
     def full_state_dict(self) -> dict[str, torch.Tensor] | None:
         if self.groups is None:

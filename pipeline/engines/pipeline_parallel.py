@@ -3,6 +3,8 @@ runs the 1F1B schedule over all of this replica's micro-batches at once. ZeRO-1 
 (`parallel/layout.py` says why not 0, 2 or 3)."""
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 from pipeline.config import TrainConfig
@@ -26,10 +28,14 @@ class PipelineParallelEngine(DeepSpeedBase):
     def _pairs(self, micro_batches: list[torch.Tensor]):
         return iter([(b[:, :-1].to(self.device), b[:, 1:].to(self.device)) for b in micro_batches])
 
-    def train_step(self, micro_batches: list[torch.Tensor]) -> float:
+    def train_step(self, micro_batches: list[torch.Tensor],
+                   accept: Callable[[float], bool] = lambda loss: True) -> float:
         """Mean loss of the global batch: DeepSpeed averages it over data-parallel replicas and
-        broadcasts it from the last stage to the others."""
-        return float(self.ds.train_batch(data_iter=self._pairs(micro_batches)))
+        broadcasts it from the last stage to the others. `accept` is not asked: the loss comes
+        after the optimizer step (DeepSpeed still drops a step with a non-finite gradient norm)."""
+        loss = float(self.ds.train_batch(data_iter=self._pairs(micro_batches)))
+        self._after_boundary()
+        return loss
 
     def eval_loss(self, micro_batches: list[torch.Tensor]) -> float:
         if not micro_batches:

@@ -7,6 +7,9 @@ the same as ours (`parallel/layout.py`).
 """
 from __future__ import annotations
 
+import math
+from typing import Callable
+
 import torch
 
 from pipeline.config import TrainConfig
@@ -29,17 +32,24 @@ class ZeroEngine(DeepSpeedBase):
         batch = batch.to(self.device, non_blocking=True)
         return self.ds(batch[:, :-1], batch[:, 1:])
 
-    def train_step(self, micro_batches: list[torch.Tensor]) -> float:
+    def train_step(self, micro_batches: list[torch.Tensor],
+                   accept: Callable[[float], bool] = lambda loss: True) -> float:
+        """The last micro-batch's `ds.step()` is the optimizer step: the global loss is known by then."""
         self.ds.train()
         total = torch.zeros((), dtype=torch.float64, device=self.device)
         for i, batch in enumerate(micro_batches):
             loss = self._loss(batch)
             self.ds.backward(loss)
-            if self._own_grad_norm and i == len(micro_batches) - 1:
-                self._last_grad_norm = self._total_grad_norm()
-            self.ds.step()
             total += loss.detach().double()
-        return self._global_mean(total, len(micro_batches))
+            if i < len(micro_batches) - 1:
+                self.ds.step()
+        mean = self._global_mean(total, len(micro_batches))
+        apply = accept(mean)
+        if self._own_grad_norm:    # the plain torch optimizer would step on non-finite gradients
+            self._last_grad_norm = self._total_grad_norm()
+            apply = apply and math.isfinite(self._last_grad_norm)
+        self._boundary_step(apply)
+        return mean
 
     def _total_grad_norm(self) -> float:
         """Pre-clipping norm of the (already all-reduced) gradients, as ZeRO's optimizers report it."""
