@@ -135,8 +135,8 @@ def line_features(lines: list[str], lang: str, cfg: LineFeatureConfig) -> np.nda
     n = len(stripped)
     lens = [len(s) for s in stripped]
     ends = [_ends_sentence(s) for s in stripped]
-    counts = _class_counts(stripped)
-    puncts = counts["punct"].tolist()
+    counts = {name: values.tolist() for name, values in _class_counts(stripped).items()}   # ints, not numpy scalars
+    puncts = counts["punct"]
     bare = [bool(s) and p == 0 and length <= cfg.bare_max_chars for s, p, length in zip(stripped, puncts, lens)]
     latin = [LATIN_WORD_RE.findall(s) for s in stripped]
     grams = [_grams(s, w, cfg.en_min_word) if s else set() for s, w in zip(stripped, latin)]
@@ -160,15 +160,17 @@ def line_features(lines: list[str], lang: str, cfg: LineFeatureConfig) -> np.nda
     nonblank = [i for i, s in enumerate(stripped) if s]
     position = {i: k for k, i in enumerate(nonblank)}
     first_sentence = next((position[i] for i in nonblank if sentences[i]), -1)
-    rows = np.zeros((n, len(FEATURES)), dtype=np.float32)
+    blank = (0.0,) * len(FEATURES)
+    rows: list[tuple] = []              # one array at the end: a numpy row assignment per line was slower
     log_max = math.log1p(cfg.max_len)
     for i, s in enumerate(stripped):
         if not s:
+            rows.append(blank)
             continue
         length = lens[i]
-        han = int(counts["han"][i])
+        han = counts["han"][i]
         if lang == "zh":
-            stop = int(counts["zh_stop"][i]) / han if han else 0.0
+            stop = counts["zh_stop"][i] / han if han else 0.0
             foreign = len(latin[i]) * 4 / length
         else:
             words = s.lower().split()
@@ -182,7 +184,7 @@ def line_features(lines: list[str], lang: str, cfg: LineFeatureConfig) -> np.nda
         neighbours = [bare[nonblank[j]] for j in (k - 1, k + 1) if 0 <= j < len(nonblank)]
         norm_len = min(math.log1p(length) / log_max, 1.0)
         off = 1.0 - coherence[i]
-        rows[i] = (
+        rows.append((
             norm_len,
             length < cfg.tiny_chars,
             length < cfg.short_chars,
@@ -197,8 +199,8 @@ def line_features(lines: list[str], lang: str, cfg: LineFeatureConfig) -> np.nda
             off * (not ends[i]),
             off * cohesion,
             0 < first_sentence - position[i] <= 2,
-            int(counts["digit"][i]) / length,
-            min(int(counts["symbol"][i]) * 5 / length, 1.0),
+            counts["digit"][i] / length,
+            min(counts["symbol"][i] * 5 / length, 1.0),
             min((len(words) - 1) / 5, 1.0) if lang == "zh" else 0.0,
             title_case,
             bool(ENUM_RE.match(s)),
@@ -207,8 +209,8 @@ def line_features(lines: list[str], lang: str, cfg: LineFeatureConfig) -> np.nda
             min((runs[i] - 1) / (cfg.run_norm - 1), 1.0) if bare[i] else 0.0,
             sum(neighbours) / len(neighbours) if neighbours else 0.0,
             in_page[s] > 1,
-        )
-    return rows
+        ))
+    return np.array(rows, dtype=np.float32).reshape(n, len(FEATURES))
 
 
 def _core(sentences: list[bool], lens: list[int], cfg: LineFeatureConfig) -> list[bool]:
