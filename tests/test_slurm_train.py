@@ -43,9 +43,10 @@ def test_two_node_job_trains_to_the_end(slurm_cluster, tmp_path):
     job_id, run_dir = _submit(slurm_cluster, tmp_path, **{"train.steps": 30})
     state = slurm_cluster.wait_job(job_id, timeout=150)
     assert state == "COMPLETED", _logs(run_dir)
-    log = (run_dir / "logs" / "restart-0.log").read_text()
+    log = (run_dir / "logs" / f"restart-{job_id}-0.log").read_text()
     assert re.search(r"starting on n\[1-2\]: 2 ranks, rendezvous n1:\d+", log), log
-    assert "training finished" in log and not (run_dir / "logs" / "restart-1.log").exists()
+    assert "training finished" in log and not (run_dir / "logs" / f"restart-{job_id}-1.log").exists()
+    assert re.search(r"rank 1 \(local 0\) on n2", log), log          # which host runs which rank
     metrics = _metrics(run_dir)
     assert [m["step"] for m in metrics] == list(range(1, 31))
     first, last = metrics[0]["loss"], sum(m["loss"] for m in metrics[-5:]) / 5
@@ -68,14 +69,14 @@ def test_signal_checkpoints_requeues_and_resumes_as_one_run(slurm_cluster, tmp_p
     state = slurm_cluster.wait_job(job_id, timeout=150)
     assert state == "COMPLETED", _logs(run_dir)
 
-    first = (run_dir / "logs" / "restart-0.log").read_text()
-    second = (run_dir / "logs" / "restart-1.log").read_text()
+    first = (run_dir / "logs" / f"restart-{job_id}-0.log").read_text()
+    second = (run_dir / "logs" / f"restart-{job_id}-1.log").read_text()
     assert "USR1: asking the ranks to checkpoint" in first and "ranks exited with 85" in first, first
     assert "requeueing" in first
     stopped_at = int(re.search(r"stopped by signal at step (\d+)", first).group(1))
     assert 3 <= stopped_at < steps
     assert f"at step {stopped_at}" in second and "training finished" in second, second
-    assert not (run_dir / "logs" / "restart-2.log").exists()
+    assert not (run_dir / "logs" / f"restart-{job_id}-2.log").exists()
     # one Slurm log holds both runs (--open-mode=append)
     assert (run_dir / "logs" / f"slurm-{job_id}.out").read_text().count("starting on") == 2
 
@@ -86,13 +87,17 @@ def test_signal_checkpoints_requeues_and_resumes_as_one_run(slurm_cluster, tmp_p
 
 
 @pytest.mark.parametrize("exit_code, settings, runs", [
-    (3, ["max_crash_requeues=1", "max_requeues=5"], 2),     # a crash requeues once, the second one stops
+    (1, ["max_crash_requeues=1", "max_requeues=5"], 2),     # a crash requeues once, the second one stops
     (85, ["max_crash_requeues=0", "max_requeues=1"], 2),    # requeue requests stop at max_requeues
+    (2, ["max_crash_requeues=5", "max_requeues=5"], 1),     # a config / data error is final
+    (3, ["max_crash_requeues=5", "max_requeues=5"], 1),     # so is the loss guard's divergence
 ])
 def test_requeue_limits(slurm_cluster, tmp_path, exit_code, settings, runs):
     # the requeue rules live in the batch script: a stand-in "trainer" that always exits the same way
+    # on rank 1; after a failure rank 0 waits to be killed (srun --kill-on-bad-exit: it reports 143,
+    # not the cause); a requeue request (85) comes from every rank
     fake = tmp_path / "fake-python"
-    fake.write_text(f"#!/bin/sh\nexit {exit_code}\n")
+    fake.write_text(f'#!/bin/sh\nif [ "$RANK" = 1 ] || [ {exit_code} = 85 ]; then exit {exit_code}; fi\nsleep 60\n')
     fake.chmod(0o755)
     run_dir = tmp_path / "run"
     done = subprocess.run([sys.executable, "-m", "pipeline.cli", "submit", "--config", "configs/slurm/cpu_2node.yaml",
@@ -102,5 +107,8 @@ def test_requeue_limits(slurm_cluster, tmp_path, exit_code, settings, runs):
     job_id = re.search(r"submitted job (\d+)", done.stdout).group(1)
     assert slurm_cluster.wait_job(job_id, timeout=80) == "FAILED", _logs(run_dir)
     logs = sorted(p.name for p in (run_dir / "logs").glob("restart-*.log"))
-    assert logs == [f"restart-{i}.log" for i in range(runs)], _logs(run_dir)
-    assert "not requeueing" in (run_dir / "logs" / f"restart-{runs - 1}.log").read_text()
+    assert logs == [f"restart-{job_id}-{i}.log" for i in range(runs)], _logs(run_dir)
+    last = (run_dir / "logs" / f"restart-{job_id}-{runs - 1}.log").read_text()
+    assert "not requeueing" in last
+    if exit_code != 85:
+        assert re.search(rf"first failing rank: 1 on n2, exit {exit_code} ", last), last

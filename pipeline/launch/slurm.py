@@ -22,7 +22,7 @@ from pathlib import Path
 
 from common.atomic import write_text
 from common.config import ConfigError, dump_yaml, load_config
-from pipeline.config import EXIT_REQUEUE, TrainConfig
+from pipeline.config import EXIT_DIVERGED, EXIT_REQUEUE, TrainConfig
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "slurm"
 
@@ -36,6 +36,10 @@ MANAGED_OPTIONS = {"--job-name", "--nodes", "--ntasks", "--ntasks-per-node", "--
                    "--cpus-per-task", "--mem", "--partition", "--account", "--qos", "--time",
                    "--signal", "--output", "--error", "--open-mode", "--chdir", "--array",
                    "--dependency", "--requeue", "--no-requeue", "--wrap", "--export"}
+
+
+# Trainer exits a rerun cannot fix: the batch script never requeues them.
+EXIT_FINAL = {2: "configuration or data error", EXIT_DIVERGED: "loss guard: training diverged"}
 
 
 class SubmitError(RuntimeError):
@@ -177,6 +181,8 @@ def prepare_training(cfg: SlurmConfig, source: str, train_overrides: list[str] |
         "max_requeues": cfg.max_requeues,
         "max_crash_requeues": cfg.max_crash_requeues,
         "exit_requeue": EXIT_REQUEUE,
+        "exit_final": " ".join(str(code) for code in EXIT_FINAL),
+        "exit_final_meaning": "; ".join(f"{code} {why}" for code, why in EXIT_FINAL.items()),
         "env_exports": cfg.env_exports(),
         "python": shlex.quote(cfg.python_command()),
         "train_config": shlex.quote(str(train_yaml)),
@@ -239,7 +245,7 @@ def run_submit(args: argparse.Namespace) -> int:
     print(f"submitted job {job_id}")
     print(f"  script       {job.script_path}")
     print(f"  slurm log    {job.log_dir}/slurm-{job_id}.out (all runs, appended)")
-    print(f"  run logs     {job.log_dir}/restart-<N>.log (one per requeue)")
+    print(f"  run logs     {job.log_dir}/restart-{job_id}-<N>.log (one per requeue)")
     print(f"  checkpoints  {run_dir}/checkpoints")
     print(f"  W&B          run id {run_id} (in {run_dir}/wandb_run_id), files in {run_dir}/wandb")
     return 0
