@@ -101,7 +101,8 @@ def test_requeue_limits(slurm_cluster, tmp_path, exit_code, settings, runs):
     fake.chmod(0o755)
     run_dir = tmp_path / "run"
     done = subprocess.run([sys.executable, "-m", "pipeline.cli", "submit", "--config", "configs/slurm/cpu_2node.yaml",
-                           f"python={fake}", f"workdir={REPO}", *settings, "-t", f"run.dir={run_dir}"],
+                           f"python={fake}", f"workdir={REPO}", *settings, "-t", f"run.dir={run_dir}",
+                           "-t", f"data.packed_dir={write_corpus(tmp_path / 'packed')}"],
                           cwd=REPO, env=slurm_cluster.env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     job_id = re.search(r"submitted job (\d+)", done.stdout).group(1)
@@ -112,3 +113,65 @@ def test_requeue_limits(slurm_cluster, tmp_path, exit_code, settings, runs):
     assert "not requeueing" in last
     if exit_code != 85:
         assert re.search(rf"first failing rank: 1 on n2, exit {exit_code} ", last), last
+
+
+def _submit_cmd(tmp_path: Path, python: str, *settings: str, train: tuple[str, ...] = ()) -> list[str]:
+    cmd = [sys.executable, "-m", "pipeline.cli", "submit", "--config", "configs/slurm/cpu_2node.yaml",
+           f"python={python}", f"workdir={REPO}", *settings, "-t", f"run.dir={tmp_path / 'run'}"]
+    for item in train:
+        cmd += ["-t", item]
+    return cmd
+
+
+@pytest.mark.parametrize("settings, train, message", [
+    (["partition=nosuch"], (), "invalid partition"),
+    (["nodes=3"], ("parallel.global_batch=12",), "node configuration is not available"),   # the cluster has 2
+    ([], ("parallel.tp=3",), "not divisible by parallel.tp"),
+    ([], ("data.packed_dir=/nonexistent/packed",), "has no manifest.json"),
+])
+def test_submit_refuses_before_writing_anything(slurm_cluster, tmp_path, settings, train, message):
+    """Each check runs before sbatch and before any file of the run directory is written."""
+    packed = ("data.packed_dir=" + str(write_corpus(tmp_path / "packed")),)
+    done = subprocess.run(_submit_cmd(tmp_path, sys.executable, *settings, train=packed + train),
+                          cwd=REPO, env=slurm_cluster.env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and message in done.stderr, (done.returncode, done.stderr)
+    assert "Traceback" not in done.stderr and not (tmp_path / "run").exists()
+
+
+def test_one_job_per_run_directory(slurm_cluster, tmp_path):
+    """A second submit into a run directory whose job is queued or running is refused with the
+    holder's id; a second job started there anyway (sbatch of the same script) stops with exit 2,
+    final; once the holder is gone its stale lock is taken over."""
+    sleeper = tmp_path / "sleep-python"
+    sleeper.write_text("#!/bin/sh\nsleep 120\n")
+    sleeper.chmod(0o755)
+    packed = ("data.packed_dir=" + str(write_corpus(tmp_path / "packed")),)
+    first = subprocess.run(_submit_cmd(tmp_path, str(sleeper), train=packed), cwd=REPO, env=slurm_cluster.env,
+                           capture_output=True, text=True, timeout=60)
+    assert first.returncode == 0, first.stderr
+    holder = re.search(r"submitted job (\d+)", first.stdout).group(1)
+    run_dir = tmp_path / "run"
+    assert (run_dir / "slurm" / "lock").read_text().strip() == holder
+
+    second = subprocess.run(_submit_cmd(tmp_path, str(sleeper), train=packed), cwd=REPO, env=slurm_cluster.env,
+                            capture_output=True, text=True, timeout=60)
+    assert second.returncode == 2 and f"held by job {holder}" in second.stderr, second.stderr
+
+    deadline = time.monotonic() + 60
+    while slurm_cluster.job_state(holder) != "RUNNING":
+        assert time.monotonic() < deadline, _logs(run_dir)
+        time.sleep(0.3)
+    intruder = slurm_cluster.run("sbatch", "--parsable", str(run_dir / "slurm" / "job.sbatch")).stdout.strip()
+    assert slurm_cluster.wait_job(intruder, timeout=60) == "FAILED", _logs(run_dir)
+    log = (run_dir / "logs" / f"restart-{intruder}-0.log").read_text()
+    assert f"held by job {holder}" in log and "starting on" not in log, log
+    assert (run_dir / "slurm" / "lock").read_text().strip() == holder
+
+    slurm_cluster.run("scancel", holder)
+    slurm_cluster.wait_job(holder, timeout=60)
+    third = subprocess.run(_submit_cmd(tmp_path, "/bin/true", train=packed), cwd=REPO, env=slurm_cluster.env,
+                           capture_output=True, text=True, timeout=60)
+    assert third.returncode == 0, third.stderr
+    taker = re.search(r"submitted job (\d+)", third.stdout).group(1)
+    assert slurm_cluster.wait_job(taker, timeout=60) == "COMPLETED", _logs(run_dir)
+    assert not (run_dir / "slurm" / "lock").exists()       # released at the end

@@ -137,6 +137,7 @@ class PreparedJob:
     script_path: Path
     files: dict[Path, str]
     log_dir: Path
+    train: TrainConfig | None = None    # the resolved training config, for a training job
 
 
 def _check(key: str, value: str, pattern: re.Pattern[str], what: str) -> None:
@@ -188,7 +189,7 @@ def prepare_training(cfg: SlurmConfig, source: str, train_overrides: list[str] |
         "train_config": shlex.quote(str(train_yaml)),
     })
     files = {train_yaml: dump_yaml(train), run_dir / "slurm" / "submit.yaml": dump_yaml(cfg)}
-    return PreparedJob(script, run_dir / "slurm" / "job.sbatch", files, run_dir / "logs")
+    return PreparedJob(script, run_dir / "slurm" / "job.sbatch", files, run_dir / "logs", train)
 
 
 def sbatch(script_path: Path, args: list[str] | None = None, env: dict[str, str] | None = None) -> str:
@@ -225,6 +226,61 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_submit)
 
 
+GONE_STATES = {"", "COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "BOOT_FAIL", "DEADLINE", "NODE_FAIL",
+               "OUT_OF_MEMORY", "PREEMPTED"}
+
+
+def job_state(job_id: str) -> str:
+    """The job's state per squeue ("" once Slurm has forgotten it)."""
+    try:
+        done = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True, timeout=60)
+    except FileNotFoundError:
+        raise SubmitError("squeue not found: run this on a Slurm login node") from None
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def lock_holder(run_dir: Path) -> tuple[str, str] | None:
+    """(job id, state) of the queued or running job that holds the run directory, or None; a lock
+    whose job is gone is stale (the next job takes it over)."""
+    try:
+        holder = (run_dir / "slurm" / "lock").read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    state = job_state(holder) if holder else ""
+    return (holder, state) if state not in GONE_STATES else None
+
+
+def preflight(cfg: SlurmConfig, job: PreparedJob) -> None:
+    """What would otherwise fail inside the job, after its queue wait: the parallel layout against
+    the allocation, the packed data, the run directory's lock, and Slurm's own verdict on partition,
+    limits and node count (`sbatch --test-only`). Writes nothing; raises ConfigError."""
+    from pipeline.parallel.layout import check_layout
+
+    train = job.train
+    world = cfg.nodes * max(cfg.gpus_per_node, 1)
+    try:
+        check_layout(train.parallel, train.model, world)
+    except ConfigError as exc:
+        raise ConfigError(f"{cfg.nodes} node(s) x {max(cfg.gpus_per_node, 1)} rank(s) = {world} ranks: {exc}") from None
+    packed = Path(train.data.packed_dir)
+    packed = packed if packed.is_absolute() else cfg.resolved_workdir() / packed
+    if not (packed / "manifest.json").is_file():
+        raise ConfigError(f"data.packed_dir {packed} has no manifest.json (not visible from this host, or not "
+                          f"packed yet: run `dataprep pack` first)")
+    held = lock_holder(job.script_path.parent.parent)
+    if held:
+        raise ConfigError(f"run directory {job.script_path.parent.parent} is held by job {held[0]} ({held[1]}): "
+                          f"wait for it, `scancel {held[0]}`, or choose another run.dir")
+    try:
+        done = subprocess.run(["sbatch", "--test-only", "--parsable"], input=job.script, capture_output=True,
+                              text=True, timeout=120)
+    except FileNotFoundError:
+        raise SubmitError("sbatch not found: run this on a Slurm login node") from None
+    if done.returncode != 0:
+        reason = " ".join(line.strip() for line in done.stderr.splitlines() if line.strip())
+        raise ConfigError(f"Slurm refuses this job (sbatch --test-only): {reason}")
+
+
 def run_submit(args: argparse.Namespace) -> int:
     cfg = load_config(SlurmConfig, args.config, args.overrides)
     job = prepare_training(cfg, args.config, args.train_override)
@@ -233,6 +289,11 @@ def run_submit(args: argparse.Namespace) -> int:
         return 0
     from pipeline.metrics import wandb_run_id
 
+    try:
+        preflight(cfg, job)                 # nothing is written before these pass
+    except SubmitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     run_dir = job.script_path.parent.parent
     (run_dir / "slurm" / "consecutive_crashes").unlink(missing_ok=True)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -242,6 +303,7 @@ def run_submit(args: argparse.Namespace) -> int:
     except SubmitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    write_text(run_dir / "slurm" / "lock", job_id + "\n")    # the job checks it holds it when it starts
     print(f"submitted job {job_id}")
     print(f"  script       {job.script_path}")
     print(f"  slurm log    {job.log_dir}/slurm-{job_id}.out (all runs, appended)")
