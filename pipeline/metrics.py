@@ -106,9 +106,14 @@ class MetricsLogger:
         self.run_id: str | None = None
         if not enabled:
             return
-        kept = [r for r in read_metrics(self.path) if r["step"] <= resume_step]
+        records = read_metrics(self.path)
+        kept = [r for r in records if r["step"] <= resume_step]
         with atomic_write(self.path, "w", encoding="utf-8") as handle:
             handle.writelines(json.dumps(r) + "\n" for r in kept)
+        # Steps after the checkpoint that a crashed run already logged are in its W&B run (a
+        # record reaches metrics.jsonl just before W&B): the resumed run recomputes them, bit for
+        # bit, and does not send them again, so W&B holds each step once.
+        self.wandb_logged_through = max((r["step"] for r in records), default=0)
         self.run_id = wandb_run_id(self.run_dir)
         mode = wandb_mode(cfg.wandb.mode)
         if mode != "disabled":
@@ -124,7 +129,7 @@ class MetricsLogger:
             return
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
-        if self.wandb_run is not None:
+        if self.wandb_run is not None and record["step"] > self.wandb_logged_through:
             self.wandb_run.log({k: v for k, v in record.items() if k != "step" and v is not None},
                                step=record["step"])
 

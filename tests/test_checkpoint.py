@@ -63,6 +63,7 @@ def test_sigkill_then_resume_repeats_the_uninterrupted_run_exactly(packed, tmp_p
     assert train(tiny_overrides(packed, reference, **opts), 1, tmp_path) == [0]
 
     run = tmp_path / "killed"
+    opts["wandb.mode"] = "offline"                  # the killed run's steps reach W&B once (below)
     procs = launch(tiny_overrides(packed, run, **opts), 1, log_dir=tmp_path)
     killed_at = wait_for_step(run, 25, procs)
     procs[0].send_signal(signal.SIGKILL)
@@ -87,6 +88,10 @@ def test_sigkill_then_resume_repeats_the_uninterrupted_run_exactly(packed, tmp_p
                         f"(changed on disk)); moved aside as {latest.name}.damaged, trying an older one"]
     records = read_metrics(run / "metrics.jsonl")
     same_numbers(records, read_metrics(reference / "metrics.jsonl"))
+    # W&B: the steps between the checkpoint and the kill were logged by the killed run; the resumed
+    # run recomputed them but did not log them again
+    logged = [row["_step"] for _, _, history in wandb_runs(run) for row in history]
+    assert sorted(logged) == list(range(1, steps + 1)) and len(logged) == steps, logged
     # and it learned: validation loss clearly below what token frequencies alone achieve
     baseline = unigram_baseline(PackedCorpus(packed, "train"), PackedCorpus(packed, "validation"))
     assert records[-1]["val_loss"] < baseline["val_unigram_cross_entropy"] - 0.3
