@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "export-megatron": "dataprep.pack_cli",
     "quality": "dataprep.stages.doc_score",
     "lines": "dataprep.stages.line_train",
+    "clean-work": "dataprep.clean_work",
 }
 BUILTIN = ("run", "report")
 
@@ -75,8 +76,8 @@ def add_builtin_parsers(subparsers: argparse._SubParsersAction) -> None:
         "run", help="clean and deduplicate a raw corpus",
         description="Read, normalise, filter and deduplicate raw text into parquet shards. Without "
                     "--step every step runs locally and finished work is skipped (resume). With --step, "
-                    "one step runs: per-shard steps (read, filter, write) take --task/--ntasks for Slurm "
-                    "arrays; global steps (plan, linecount, dedup, finalize) run once.")
+                    "one step runs: map steps (read, linecount, filter, lsh, write) take --task/--ntasks for "
+                    "Slurm arrays; global steps (plan, dedup, finalize) run once.")
     run.add_argument("--config", help="data YAML, e.g. configs/data/sample.yaml")
     run.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. num_workers=4")
     run.add_argument("-o", "--output", help="output directory (the config's `output`)")

@@ -79,6 +79,28 @@ class MinHashConfig:
 
 
 @dataclasses.dataclass
+class GlobalStepsConfig:
+    """How the global steps are split into units so that no task holds the whole corpus (issue 20).
+
+    The counts change the work layout (so they are part of the settings hash) but never the
+    outputs: a run with 1 bucket and one with 64 keep the same documents.
+    """
+    # line keys hash to this many buckets; `linecount` task I counts buckets I, I+N, ...:
+    # memory per bucket ~ distinct line keys / buckets x ~160 B
+    linecount_buckets: int = 1
+    # each LSH band's keys split into this many hash ranges; a `lsh` unit is one (band, range):
+    # memory per unit ~ documents / lsh_parts x ~40 B. Also the passes of exact dedup in `dedup`.
+    lsh_parts: int = 1
+    # after finalize, remove <output>/work once the outputs are verified (`dataprep clean-work`)
+    clean_work: bool = False
+
+    def validate(self) -> None:
+        if self.linecount_buckets < 1 or self.lsh_parts < 1:
+            raise ConfigError("global_steps.linecount_buckets and global_steps.lsh_parts must be >= 1, got "
+                              f"{self.linecount_buckets} and {self.lsh_parts}")
+
+
+@dataclasses.dataclass
 class DataConfig:
     inputs: list[str] = dataclasses.field(default_factory=list)  # files, directories or globs
     # the stages in order (dataprep/steps.py): built-in names, or {name, use: module:Class, params}
@@ -101,6 +123,7 @@ class DataConfig:
     safety: SafetyConfig = dataclasses.field(default_factory=SafetyConfig)
     exact_dedup: ExactDedupConfig = dataclasses.field(default_factory=ExactDedupConfig)
     minhash: MinHashConfig = dataclasses.field(default_factory=MinHashConfig)
+    global_steps: GlobalStepsConfig = dataclasses.field(default_factory=GlobalStepsConfig)
 
     def validate(self) -> None:
         if not self.inputs:
@@ -121,8 +144,10 @@ class DataConfig:
                               "after quality in steps (and enabled), or set quality.defer_short: false")
 
     def _settings(self) -> "DataConfig":
-        """The settings that change outputs: not the workers, the output path or the failure share."""
-        return dataclasses.replace(self, num_workers=1, output="", fail_share=1.0)
+        """The settings that change outputs: not the workers, the output path, the failure share or
+        work cleaning."""
+        return dataclasses.replace(self, num_workers=1, output="", fail_share=1.0,
+                                   global_steps=dataclasses.replace(self.global_steps, clean_work=False))
 
     def settings_hash(self) -> str:
         return config_hash(self._settings())
@@ -131,5 +156,5 @@ class DataConfig:
         """The run's settings as YAML, defaults resolved, without output, num_workers and fail_share
         (which do not change outputs): `dataprep run --config <out>/config.yaml output=...` repeats the run."""
         data = to_dict(self._settings())
-        del data["output"], data["num_workers"], data["fail_share"]
+        del data["output"], data["num_workers"], data["fail_share"], data["global_steps"]["clean_work"]
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

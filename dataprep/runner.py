@@ -1,7 +1,8 @@
 """The data-preparation run: steps over shards, each resumable, runnable locally or as Slurm tasks.
 
-Steps, in order ("map" steps work shard by shard and take `--task I --ntasks N`: task I
-does the shards whose index % N == I; "reduce" steps are global and run once):
+Steps, in order ("map" steps work unit by unit and take `--task I --ntasks N`: task I does
+the units whose index % N == I, a unit being an input shard, a line-key bucket or an LSH
+(band, key range); "reduce" steps are global and run once):
 
   plan       reduce  <out>/plan.json: the input shards (records [start, start+count) of a file)
                      and the settings hash (a rerun with other settings is refused), and
@@ -9,12 +10,20 @@ does the shards whose index % N == I; "reduce" steps are global and run once):
   read       map     work/read/shard-K/: read + quarantine + size checks + normalise ->
                      docs.parquet, linecounts.parquet (normalised-line key -> #docs, for the
                      line cleaner), removed.jsonl, quarantine.jsonl, stats.json.
-  linecount  reduce  work/linecount/repeated.parquet: line keys seen in >= lines.min_docs docs.
+                     linecounts.parquet holds one row group per key bucket (hash of the key
+                     % global_steps.linecount_buckets), so a bucket is read alone.
+  linecount  map     per bucket, work/linecount/bucket-B/repeated.parquet: that bucket's line
+                     keys seen in >= lines.min_docs docs (memory ~ the bucket's distinct keys).
   filter     map     work/filter/shard-K/: language tag, then the document steps listed before
                      the dedup steps (by default line cleaning, quality, safety), exact hashes
-                     (hashes.npy), MinHash signatures (sig.npy, valid.npy).
-  dedup      reduce  work/dedup/decision-K.npy (0 keep, 1 exact dup, 2 near dup), stats.json,
-                     and <out>/clusters.jsonl; LSH runs band by band over memory-mapped sig.npy.
+                     (hashes.npy), MinHash signatures (sig.npy, valid.npy) and their LSH band
+                     keys grouped by key range (lsh_keys.npy, lsh_docs.npy, lsh_offsets.npy).
+  lsh        map     per unit (LSH band, hash range of its keys; global_steps.lsh_parts ranges
+                     per band), work/lsh/unit-U/pairs.npy: the verified candidate pairs
+                     (global document indices) of that band's keys in that range.
+  dedup      reduce  exact dedup in lsh_parts hash-range passes, union-find over the lsh pairs,
+                     then work/dedup/decision-K.npy (0 keep, 1 exact dup, 2 near dup),
+                     stats.json and <out>/clusters.jsonl (see `step_dedup` for its memory).
   write      map     the document steps listed after the dedup steps, on the documents dedup
                      kept, then <out>/clean/part-K.parquet (id, text, source, lang, and the
                      columns stages declare, e.g. quality_score) and work/write/shard-K/
@@ -24,8 +33,10 @@ Which stages run and in which order is the config's `steps` list (dataprep/steps
 passes above are fixed, so the local and Slurm-array executors run any list the same way.
   finalize   reduce  <out>/removed.jsonl, <out>/quarantine.jsonl, <out>/manifest.json and
                      <out>/lengths.json (histograms of chars per doc after normalising / after
-                     cleaning: fixed bins, so its size does not grow with the corpus); checks
-                     docs_in == kept + removed + quarantined and raises if not.
+                     cleaning: fixed bins, so its size does not grow with the corpus) from the
+                     per-shard stats.json files, reading no text; checks docs_in == kept +
+                     removed + quarantined and raises if not. With global_steps.clean_work the
+                     work directory is then removed (`dataprep.clean_work`).
 
 `dataprep run --config C` runs all steps locally, per-shard steps over `num_workers`
 processes. Every step's outputs are written atomically and followed by a `done.json`
@@ -35,7 +46,6 @@ shards match input shards one to one, so outputs are the same whatever N or num_
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import multiprocessing
 import os
@@ -48,6 +58,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import xxhash
+
 from common.atomic import atomic_write, clean_stale_tmp, write_json, write_text
 from common.config import ConfigError, to_dict
 from common.progress import progress
@@ -55,21 +67,24 @@ from dataprep import steps as data_steps
 from dataprep import thresholds
 from dataprep.config import DataConfig
 from dataprep.core import Document, Quarantine, Stage, StageStats
+from dataprep import clean_work
 from dataprep.stages import exact_dedup, lines, minhash
 from dataprep.stages.normalize import detect_lang
 from dataprep.reader import InputShard, ShardReader, plan_shards
 from dataprep.stages.read import ReadChecks
 from dataprep.writer import CLEAN_SCHEMA, read_jsonl, read_parquet, write_jsonl, write_npy, write_parquet
 
-MAP_STEPS = ("read", "filter", "write")
-REDUCE_STEPS = ("plan", "linecount", "dedup", "finalize")
-STEPS = ("plan", "read", "linecount", "filter", "dedup", "write", "finalize")
+MAP_STEPS = ("read", "linecount", "filter", "lsh", "write")
+REDUCE_STEPS = ("plan", "dedup", "finalize")
+STEPS = ("plan", "read", "linecount", "filter", "lsh", "dedup", "write", "finalize")
+SHARD_STEPS = ("read", "filter", "write")      # map steps whose units are the input shards
 KILL_ENV = "DATAPREP_KILL_AT"      # test hook: "<step>:<shard>" SIGKILLs the run before that marker
 
 DOCS_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("source", pa.string()),
                          ("line", pa.int64())])
 FILTERED_SCHEMA = DOCS_SCHEMA.append(pa.field("lang", pa.string()))
 LINECOUNT_SCHEMA = pa.schema([("key", pa.string()), ("docs", pa.int64())])
+BUCKETED_SCHEMA = pa.schema([("bucket", pa.int32()), *LINECOUNT_SCHEMA])
 KEEP, EXACT, NEAR = 0, 1, 2
 # document-length histogram bins (characters): 0, then 4 per octave from 1 to 2^25 (> max_doc_chars)
 LENGTH_EDGES = np.concatenate([[0.0], 2.0 ** np.arange(0, 25.01, 0.25)])
@@ -91,11 +106,17 @@ class Run:
     def shard_dir(self, step: str, index: int) -> Path:
         return self.out / "work" / step / f"shard-{index:05d}"
 
+    def unit_dir(self, step: str, index: int) -> Path:
+        """A map step's unit: an input shard, a linecount bucket or an lsh (band, key range)."""
+        if step in SHARD_STEPS:
+            return self.shard_dir(step, index)
+        return self.out / "work" / step / f"{'bucket' if step == 'linecount' else 'unit'}-{index:05d}"
+
     def step_dir(self, step: str) -> Path:
         return self.out / "work" / step
 
     def marker(self, step: str, index: int | None = None) -> Path:
-        base = self.step_dir(step) if index is None else self.shard_dir(step, index)
+        base = self.step_dir(step) if index is None else self.unit_dir(step, index)
         return base / "done.json"
 
     def clean_path(self, index: int) -> Path:
@@ -104,6 +125,21 @@ class Run:
     def shards(self) -> list[InputShard]:
         plan = json.loads((self.out / "plan.json").read_text(encoding="utf-8"))
         return [InputShard(**s) for s in plan["shards"]]
+
+    def lsh_bands(self) -> tuple[int, int]:
+        """(bands, rows) of the LSH; (0, 0) when near dedup is off."""
+        mh = self.cfg.minhash
+        if "minhash" not in data_steps.plan(self.cfg).dedup:
+            return 0, 0
+        return minhash.band_params(mh.threshold, mh.num_perm, mh.false_positive_weight, mh.false_negative_weight)
+
+    def units(self, step: str) -> list[int]:
+        """The unit indices of a map step."""
+        if step in SHARD_STEPS:
+            return [s.index for s in self.shards()]
+        if step == "linecount":
+            return list(range(self.cfg.global_steps.linecount_buckets))
+        return list(range(self.lsh_bands()[0] * self.cfg.global_steps.lsh_parts))
 
 
 # ---- stages of the config's step list ----------------------------------------------------
@@ -186,33 +222,69 @@ def step_read(run: Run, shard: InputShard) -> None:
             counts.update(set(lines.line_keys(doc, cfg.lines)))
     out = run.shard_dir("read", shard.index)
     write_parquet(out / "docs.parquet", [_doc_row(doc) for doc in docs], DOCS_SCHEMA)
-    write_parquet(out / "linecounts.parquet", [{"key": k, "docs": n} for k, n in sorted(counts.items())],
-                  LINECOUNT_SCHEMA)
+    _write_bucketed(out / "linecounts.parquet", counts, cfg.global_steps.linecount_buckets)
     write_jsonl(out / "removed.jsonl", _removals(stats))
     write_jsonl(out / "quarantine.jsonl", [q.to_json() for q in reader.quarantined])
     write_json(out / "stats.json", {"records": reader.records, "blank_lines": reader.blank_lines,
-                                    "fields_seen": dict(reader.fields_seen), "stages": _stats_json(stats)})
+                                    "fields_seen": dict(reader.fields_seen),
+                                    "lengths": _length_histogram([len(doc.text) for doc in docs]).tolist(),
+                                    "groups": {"source": _groups([(d.source, len(d.text)) for d in docs], "read")},
+                                    "stages": _stats_json(stats)})
 
 
-def step_linecount(run: Run) -> None:
-    tables = [pq.read_table(run.shard_dir("read", s.index) / "linecounts.parquet")
-              for s in run.shards()]
+def line_bucket(key: str, buckets: int) -> int:
+    """The linecount bucket of a line key (stable across runs and machines: xxh3 of its UTF-8)."""
+    return xxhash.xxh3_64_intdigest(key.encode("utf-8")) % buckets if buckets > 1 else 0
+
+
+def _write_bucketed(path: Path, counts: Counter[str], buckets: int) -> None:
+    """A shard's line counts, sorted by (bucket, key), one parquet row group per bucket, so the
+    linecount task of a bucket reads only that group (row-group statistics on `bucket`)."""
+    rows = sorted((line_bucket(k, buckets), k, n) for k, n in counts.items())
+    table = pa.Table.from_pylist([{"bucket": b, "key": k, "docs": n} for b, k, n in rows], schema=BUCKETED_SCHEMA)
+    bucket = table.column("bucket").to_numpy()
+    starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]]) if len(bucket) else np.zeros(0, np.int64)
+    with atomic_write(path) as handle, pq.ParquetWriter(handle, BUCKETED_SCHEMA, compression="zstd") as writer:
+        for lo, hi in zip(starts.tolist(), [*starts[1:].tolist(), len(bucket)]):
+            writer.write_table(table.slice(lo, hi - lo), row_group_size=hi - lo)
+        if not len(bucket):
+            writer.write_table(table)
+
+
+def _sum_counts(tables: list[pa.Table]) -> pa.Table:
     merged = pa.concat_tables(tables, promote_options="none") if tables else LINECOUNT_SCHEMA.empty_table()
-    summed = merged.group_by("key").aggregate([("docs", "sum")]).rename_columns(["key", "docs"])
-    repeated = summed.filter(pc.greater_equal(summed["docs"], run.cfg.lines.min_docs))
-    repeated = repeated.sort_by("key")
-    write_parquet(run.step_dir("linecount") / "repeated.parquet", repeated.to_pylist(), LINECOUNT_SCHEMA)
+    return merged.group_by("key").aggregate([("docs", "sum")]).rename_columns(["key", "docs"])
+
+
+def step_linecount(run: Run, bucket: int) -> None:
+    """Repeated keys of one bucket. Shards' rows are summed whenever the pending ones outgrow the
+    running sum, so memory stays ~3x the bucket's distinct keys whatever the number of shards."""
+    total, pending, pending_rows = LINECOUNT_SCHEMA.empty_table(), [], 0
+    for s in run.shards():
+        table = pq.read_table(run.shard_dir("read", s.index) / "linecounts.parquet", columns=["key", "docs"],
+                              filters=[("bucket", "=", bucket)])
+        pending.append(table)
+        pending_rows += table.num_rows
+        if pending_rows > max(total.num_rows, 1 << 16):
+            total, pending, pending_rows = _sum_counts([total, *pending]), [], 0
+    total = _sum_counts([total, *pending])
+    repeated = total.filter(pc.greater_equal(total["docs"], run.cfg.lines.min_docs)).sort_by("key")
+    with atomic_write(run.unit_dir("linecount", bucket) / "repeated.parquet") as handle:
+        pq.write_table(repeated.cast(LINECOUNT_SCHEMA), handle, compression="zstd")
 
 
 _REPEATED_CACHE: dict[str, set[str]] = {}
 
 
 def _repeated(run: Run) -> set[str]:
-    """The repeated-line keys, loaded once per worker process."""
-    path = str(run.step_dir("linecount") / "repeated.parquet")
+    """The repeated-line keys of every bucket, loaded once per worker process. Only keys in >=
+    lines.min_docs documents are held (<= the (key, doc) pairs / min_docs, ~100 B each): most
+    lines are unique, so this is a small share of what linecount's buckets counted."""
+    path = str(run.step_dir("linecount"))
     if path not in _REPEATED_CACHE:
         _REPEATED_CACHE.clear()
-        _REPEATED_CACHE[path] = {r["key"] for r in read_parquet(Path(path), ["key"])}
+        _REPEATED_CACHE[path] = {key for b in run.units("linecount") for key in pq.read_table(
+            run.unit_dir("linecount", b) / "repeated.parquet", columns=["key"]).column("key").to_pylist()}
     return _REPEATED_CACHE[path]
 
 
@@ -241,8 +313,31 @@ def step_filter(run: Run, shard: InputShard) -> None:
     write_npy(out / "hashes.npy", exact_dedup.text_hashes(texts))
     write_npy(out / "sig.npy", sig)
     write_npy(out / "valid.npy", valid)
+    write_lsh_keys(run, out, sig, valid)
     write_jsonl(out / "removed.jsonl", _removals(stats))
     write_json(out / "stats.json", {"stages": _stats_json(stats)})
+
+
+def write_lsh_keys(run: Run, out: Path, sig: np.ndarray, valid: np.ndarray) -> None:
+    """A shard's LSH band keys grouped by key range, so an `lsh` unit reads only its slice:
+    lsh_keys.npy (bands, valid docs) uint64 and lsh_docs.npy the same shape's shard-local document
+    indices (ascending within a range), lsh_offsets.npy (bands, lsh_parts + 1) each range's start.
+    12 B per valid document and band."""
+    bands, rows = run.lsh_bands()
+    parts = run.cfg.global_steps.lsh_parts
+    local = np.flatnonzero(valid).astype(np.int32)
+    keys = np.zeros((bands, len(local)), np.uint64)
+    docs = np.zeros((bands, len(local)), np.int32)
+    offsets = np.zeros((bands, parts + 1), np.int64)
+    for band in range(bands):
+        k = minhash.band_keys(sig[local, band * rows:(band + 1) * rows])
+        part = minhash.key_part(k, parts)
+        order = np.argsort(part, kind="stable")
+        keys[band], docs[band] = k[order], local[order]
+        offsets[band, 1:] = np.cumsum(np.bincount(part, minlength=parts))
+    write_npy(out / "lsh_keys.npy", keys)
+    write_npy(out / "lsh_docs.npy", docs)
+    write_npy(out / "lsh_offsets.npy", offsets)
 
 
 def _tag_lang(docs: Iterable[Document], cfg: DataConfig) -> Iterable[Document]:
@@ -252,55 +347,155 @@ def _tag_lang(docs: Iterable[Document], cfg: DataConfig) -> Iterable[Document]:
         yield doc
 
 
+def step_lsh(run: Run, unit: int) -> None:
+    """Verified candidate pairs of one LSH band's keys in one hash range (a unit of `lsh`).
+
+    Shard by shard, the slice of this band's keys in this range (written by the filter step) is
+    read: memory and I/O ~ documents / lsh_parts x (8 key + 8 index + sort), so the units of a
+    band together read its keys once. Exact
+    copies are left out as in one-process dedup without knowing the global exact-dedup result:
+    copies have equal signatures, so all of them share every bucket, and within a bucket a member
+    whose text hash an earlier member has is a later copy (hashes read for bucketed docs only).
+    """
+    cfg, shards = run.cfg, run.shards()
+    parts = cfg.global_steps.lsh_parts
+    band, part = divmod(unit, parts)
+    dirs = [run.shard_dir("filter", s.index) for s in shards]
+    store = minhash.SignatureStore([d / "sig.npy" for d in dirs])
+    keys, docs = [np.zeros(0, np.uint64)], [np.zeros(0, np.int64)]
+    for d, offset in zip(dirs, store.offsets[:-1].tolist()):
+        lo, hi = np.load(d / "lsh_offsets.npy")[band, part:part + 2].tolist()
+        keys.append(np.array(np.load(d / "lsh_keys.npy", mmap_mode="r")[band, lo:hi]))
+        docs.append(np.load(d / "lsh_docs.npy", mmap_mode="r")[band, lo:hi].astype(np.int64) + offset)
+    key, doc = np.concatenate(keys), np.concatenate(docs)
+    del keys, docs
+    order = np.lexsort((doc, key))
+    key, doc = key[order], doc[order]
+    shared = np.zeros(len(key), dtype=bool)                  # members of buckets of two or more
+    shared[1:] |= key[1:] == key[:-1]
+    shared[:-1] |= key[1:] == key[:-1]
+    key, doc = key[shared], doc[shared]
+    if "exact_dedup" in data_steps.plan(cfg).dedup and len(doc):
+        hashes = minhash.SignatureStore([d / "hashes.npy" for d in dirs]).rows(doc)
+        order = np.lexsort((doc, hashes[:, 1], hashes[:, 0], key))
+        same = (key[order][1:] == key[order][:-1]) & (hashes[order][1:] == hashes[order][:-1]).all(axis=1)
+        copy = np.zeros(len(doc), dtype=bool)
+        copy[order[1:][same]] = True
+        key, doc = key[~copy], doc[~copy]
+    a, b = minhash.bucket_pairs(key, doc)
+    keep = minhash.verified(store, a, b, cfg.minhash.threshold)
+    out = run.unit_dir("lsh", unit)
+    write_npy(out / "pairs.npy", np.stack([a[keep], b[keep]], axis=1))
+    write_json(out / "stats.json", {"band": band, "part": part, "documents": store.size, "bucketed": int(len(doc)),
+                                    "candidates": int(len(a)), "verified": int(keep.sum())})
+
+
+def _exact_copies(run: Run, dirs: list[Path], offsets: np.ndarray) -> np.ndarray:
+    """Global indices of later exact copies, ascending: lsh_parts passes, each over the documents
+    whose hash falls in one range, so memory ~ documents / lsh_parts x ~40 B plus the copies."""
+    parts = run.cfg.global_steps.lsh_parts
+    copies = [np.zeros(0, np.int64)]
+    for part in range(parts):
+        hashes, index = [], []
+        for d, offset in zip(dirs, offsets[:-1].tolist()):
+            h = np.load(d / "hashes.npy", mmap_mode="r")
+            mine = np.flatnonzero(minhash.key_part(np.asarray(h[:, 0]), parts) == part) if parts > 1 \
+                else np.arange(len(h))
+            hashes.append(np.asarray(h[mine]))
+            index.append(mine + offset)
+        if not hashes:
+            break
+        hashes_all, index_all = np.concatenate(hashes), np.concatenate(index)
+        first = exact_dedup.first_occurrences(hashes_all)
+        copies.append(index_all[first != np.arange(len(first))])
+    return np.sort(np.concatenate(copies))
+
+
 def step_dedup(run: Run) -> None:
-    """Global exact + near dedup over all shards in plan order; memory ~ documents x (16 + 8 + 36) bytes."""
+    """Exact dedup, then clusters from the lsh pairs, decisions per shard, clusters.jsonl.
+
+    The one structure that grows with the corpus: the union-find over the documents in any
+    verified pair (global index + parent, 16 B each, plus the roots while compressing; pair files
+    are read in batches about that size) and the near/exact copy index lists (8 B per removed
+    document): ~72 GB at 3B documents with every one paired. The whole step measured more per
+    document (docs/ARCHITECTURE.md, "Data preparation at scale").
+    """
     cfg, shards = run.cfg, run.shards()
     plan = data_steps.plan(cfg)
     dirs = [run.shard_dir("filter", s.index) for s in shards]
-    valids = [np.load(d / "valid.npy") for d in dirs]
-    valid = np.concatenate(valids) if dirs else np.zeros(0, bool)
-    hashes = np.concatenate([np.load(d / "hashes.npy") for d in dirs]) if dirs else np.zeros((0, 2), np.uint64)
-    n = len(hashes)
-    index = np.arange(n, dtype=np.int64)
-    first = exact_dedup.first_occurrences(hashes) if "exact_dedup" in plan.dedup else index
-    decision = np.where(first != index, EXACT, KEEP).astype(np.int8)
+    sizes = [len(np.load(d / "valid.npy", mmap_mode="r")) for d in dirs]
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    n = int(offsets[-1])
+    copies = _exact_copies(run, dirs, offsets) if "exact_dedup" in plan.dedup else np.zeros(0, np.int64)
     exact = StageStats("exact_dedup")
-    exact.seen, exact.kept = n, int((decision == KEEP).sum())
-    exact.removed["exact_duplicate"] = n - exact.kept
+    exact.seen, exact.kept = n, n - len(copies)
+    exact.removed["exact_duplicate"] = len(copies)
     near = StageStats("minhash")
     near.seen = exact.kept
+    members = kept = np.zeros(0, np.int64)
     clusters: list[dict[str, Any]] = []
-    if "minhash" in plan.dedup and n:
-        mh = cfg.minhash
-        bands, rows = minhash.band_params(mh.threshold, mh.num_perm, mh.false_positive_weight,
-                                          mh.false_negative_weight)
+    bands, rows = run.lsh_bands()
+    if bands and n:
+        files = [run.unit_dir("lsh", u) / "pairs.npy" for u in run.units("lsh")]
+        nodes = np.zeros(0, np.int64)
+        for batch in _batches((np.unique(np.load(f)) for f in files), lambda: len(nodes)):
+            nodes = np.unique(np.concatenate([nodes, *batch]))
+        uf = minhash.UnionFind(len(nodes))
+        for batch in _batches((np.load(f) for f in files), lambda: len(nodes)):
+            pairs = np.concatenate(batch)
+            uf.union_pairs(np.searchsorted(nodes, pairs[:, 0]), np.searchsorted(nodes, pairs[:, 1]))
+        roots = nodes[uf.roots()]
+        del uf
+        moved = roots != nodes
+        members, kept = nodes[moved], roots[moved]
         store = minhash.SignatureStore([d / "sig.npy" for d in dirs])
-        alive = np.flatnonzero(valid & (decision == KEEP))
-        bar = functools.partial(progress, desc="dedup: LSH", total=bands, unit="band")
-        roots = minhash.lsh_clusters(store, alive, mh.threshold, bands, rows, bar).roots()
-        decision[(roots != index) & (decision == KEEP)] = NEAR
-        clusters = _clusters(run, shards, store, roots)
+        clusters = _clusters(run, shards, store, members, kept)
+        no_shingles = sum(int((~np.load(d / "valid.npy")).sum()) for d in dirs) - _invalid_copies(dirs, offsets, copies)
         near.count("bands", bands)
         near.count("rows_per_band", rows)
         near.count("clusters", len(clusters))
-        near.count("no_shingles", int((~valid & (decision != EXACT)).sum()))
-    near.removed["near_duplicate"] = int((decision == NEAR).sum())
+        near.count("no_shingles", no_shingles)
+    near.removed["near_duplicate"] = len(members)
     near.kept = near.seen - near.removed["near_duplicate"]
-    offsets = np.cumsum([0] + [len(v) for v in valids])
-    for s, lo, hi in zip(shards, offsets[:-1], offsets[1:]):
-        write_npy(run.step_dir("dedup") / f"decision-{s.index:05d}.npy", decision[lo:hi])
+    for s, lo, hi in zip(shards, offsets[:-1].tolist(), offsets[1:].tolist()):
+        decision = np.zeros(hi - lo, np.int8)
+        decision[copies[(copies >= lo) & (copies < hi)] - lo] = EXACT
+        decision[members[(members >= lo) & (members < hi)] - lo] = NEAR
+        write_npy(run.step_dir("dedup") / f"decision-{s.index:05d}.npy", decision)
     write_jsonl(run.out / "clusters.jsonl", clusters)
     ran = [st for st in (exact, near) if st.stage in plan.dedup]
     write_json(run.step_dir("dedup") / "stats.json", {"stages": _stats_json(ran)})
 
 
+def _batches(arrays: Iterable[np.ndarray], limit: Callable[[], int]) -> Iterator[list[np.ndarray]]:
+    """Arrays grouped until a group's rows pass max(limit(), 65536): the merge holds pairs of about
+    the size of the node set at a time, and rounds over all nodes stay few."""
+    batch: list[np.ndarray] = []
+    rows = 0
+    for array in arrays:
+        batch.append(array)
+        rows += len(array)
+        if rows > max(limit(), 1 << 16):
+            yield batch
+            batch, rows = [], 0
+    if batch:
+        yield batch
+
+
+def _invalid_copies(dirs: list[Path], offsets: np.ndarray, copies: np.ndarray) -> int:
+    """How many exact copies have no shingles (counted under exact dedup, not as no_shingles)."""
+    total = 0
+    for d, lo, hi in zip(dirs, offsets[:-1].tolist(), offsets[1:].tolist()):
+        here = copies[(copies >= lo) & (copies < hi)] - lo
+        total += int((~np.load(d / "valid.npy")[here]).sum())
+    return total
+
+
 def _clusters(run: Run, shards: list[InputShard], store: minhash.SignatureStore,
-              roots: np.ndarray) -> list[dict[str, Any]]:
+              members: np.ndarray, kept: np.ndarray) -> list[dict[str, Any]]:
     """One record per near-duplicate cluster: kept id, member ids and similarity to the kept doc."""
-    members = np.flatnonzero(roots != np.arange(len(roots)))
     if len(members) == 0:
         return []
-    kept = roots[members]
     sims = minhash.similarity(store, kept, members)
     needed = np.union1d(members, kept)
     ids = _ids_at(run, shards, store.offsets, needed)
@@ -341,8 +536,14 @@ def step_write(run: Run, shard: InputShard) -> None:
     kept = [{k: row[k] for k in names}
             for row in (_filtered_row(doc, columns) for doc in _pipe(survivors, stages, stats))]
     out = run.shard_dir("write", shard.index)
+    lengths = [len(row["text"]) for row in kept]
     write_jsonl(out / "removed.jsonl", _removals([*dedup_stats.values(), *stats]))
-    write_json(out / "stats.json", {"stages": _stats_json(stats)})
+    write_json(out / "stats.json", {"kept": len(kept), "chars_kept": sum(lengths),
+                                    "kept_by_lang": dict(Counter(row["lang"] for row in kept)),
+                                    "lengths": _length_histogram(lengths).tolist(),
+                                    "groups": {key: _groups([(row[key], len(row["text"])) for row in kept], "kept")
+                                               for key in ("source", "lang")},
+                                    "stages": _stats_json(stats)})
     if kept:    # no empty shards: `datasets` cannot read a parquet file without rows
         write_parquet(run.clean_path(shard.index), kept, pa.schema([*CLEAN_SCHEMA, *columns]))
 
@@ -350,8 +551,9 @@ def step_write(run: Run, shard: InputShard) -> None:
 def step_finalize(run: Run) -> dict[str, Any]:
     """Merge per-shard records, write the manifest, and check that every input doc is accounted for.
 
-    removed.jsonl and quarantine.jsonl are streamed shard by shard, so memory does not grow
-    with the number of removed documents.
+    Reads no document text: counts and length histograms come from the read and write steps'
+    stats.json; removed.jsonl and quarantine.jsonl are streamed shard by shard, so memory does not
+    grow with the number of removed documents.
     """
     shards = run.shards()
     docs_in = kept = 0
@@ -377,18 +579,18 @@ def step_finalize(run: Run) -> dict[str, Any]:
                     by_reason[f"{record['stage']}/{record['reason']}"] += 1
             stat_files += [read_dir / "stats.json", *(run.shard_dir(step, s.index) / "stats.json"
                                                       for step in ("filter", "write"))]
-            before = pq.read_table(read_dir / "docs.parquet", columns=["text", "source"])
-            hist["before"] += _length_histogram(pc.utf8_length(before.column("text")))
-            _add_groups(groups, before, "source", "read")
-            if run.clean_path(s.index).exists():
-                table = pq.read_table(run.clean_path(s.index), columns=["text", "lang", "source"])
-                kept += table.num_rows
-                by_lang.update(table.column("lang").to_pylist())
-                after = pc.utf8_length(table.column("text"))
-                hist["after"] += _length_histogram(after)
-                chars_kept += pc.sum(after).as_py() or 0
-                _add_groups(groups, table, "source", "kept")
-                _add_groups(groups, table, "lang", "kept")
+            hist["before"] += read_stats["lengths"]
+            written = json.loads((run.shard_dir("write", s.index) / "stats.json").read_text(encoding="utf-8"))
+            kept += written["kept"]
+            by_lang.update(written["kept_by_lang"])
+            hist["after"] += written["lengths"]
+            chars_kept += written["chars_kept"]
+            for side in (read_stats, written):
+                for key, values in side["groups"].items():
+                    for value, entry in values.items():
+                        total = groups[key].setdefault(value, {})
+                        for k, v in entry.items():
+                            total[k] = total.get(k, 0) + v
     stages: dict[str, dict[str, Any]] = {}
     for path in stat_files:
         for name, st in json.loads(path.read_text(encoding="utf-8"))["stages"].items():
@@ -446,19 +648,19 @@ def _check_not_mostly_lost(run: Run, docs_in: int, n_quarantined: int, by_reason
                        f"{run.out}/removed.jsonl; {override}")
 
 
-def _add_groups(groups: dict[str, dict[str, dict[str, int]]], table: pa.Table, key: str, side: str) -> None:
-    """Add a table's documents and characters per value of `key` into groups[key][value][side_docs/_chars]."""
-    summed = table.append_column("chars", pc.utf8_length(table.column("text"))).group_by(key).aggregate(
-        [("chars", "count"), ("chars", "sum")])
-    for value, docs, chars in zip(summed[key].to_pylist(), summed["chars_count"].to_pylist(),
-                                  summed["chars_sum"].to_pylist()):
-        entry = groups[key].setdefault(str(value), {})
-        entry[f"{side}_docs"] = entry.get(f"{side}_docs", 0) + docs
-        entry[f"{side}_chars"] = entry.get(f"{side}_chars", 0) + (chars or 0)
+
+def _groups(rows: list[tuple[str, int]], side: str) -> dict[str, dict[str, int]]:
+    """Documents and characters per value, as {value: {side_docs, side_chars}}, from (value, chars) pairs."""
+    out: dict[str, dict[str, int]] = {}
+    for value, chars in rows:
+        entry = out.setdefault(str(value), {f"{side}_docs": 0, f"{side}_chars": 0})
+        entry[f"{side}_docs"] += 1
+        entry[f"{side}_chars"] += chars
+    return out
 
 
-def _length_histogram(lengths: pa.Array) -> np.ndarray:
-    counts, _ = np.histogram(lengths.to_numpy(zero_copy_only=False), bins=LENGTH_EDGES)
+def _length_histogram(lengths: list[int]) -> np.ndarray:
+    counts, _ = np.histogram(np.asarray(lengths, dtype=np.float64), bins=LENGTH_EDGES)
     return counts
 
 
@@ -484,20 +686,20 @@ def _add_stage(stages: dict[str, dict[str, Any]], name: str, st: dict[str, Any])
 
 # ---- orchestration ----------------------------------------------------------------------
 
-MAP_FUNCS: dict[str, Callable[[Run, InputShard], None]] = {
-    "read": step_read, "filter": step_filter, "write": step_write}
+MAP_FUNCS: dict[str, Callable[[Run, Any], None]] = {      # shard steps take an InputShard, the others an int
+    "read": step_read, "linecount": step_linecount, "filter": step_filter, "lsh": step_lsh, "write": step_write}
 REDUCE_FUNCS: dict[str, Callable[[Run], Any]] = {
-    "plan": step_plan, "linecount": step_linecount, "dedup": step_dedup, "finalize": step_finalize}
-PREVIOUS = {"read": "plan", "linecount": "read", "filter": "linecount", "dedup": "filter",
+    "plan": step_plan, "dedup": step_dedup, "finalize": step_finalize}
+PREVIOUS = {"read": "plan", "linecount": "read", "filter": "linecount", "lsh": "filter", "dedup": "lsh",
             "write": "dedup", "finalize": "write"}
 
 
-def _map_worker(args: tuple[DataConfig, str, InputShard]) -> int:
-    cfg, step, shard = args
+def _map_worker(args: tuple[DataConfig, str, int, Any]) -> int:
+    cfg, step, index, unit = args
     run = Run(cfg)
-    MAP_FUNCS[step](run, shard)
-    _finish(run, step, shard.index)
-    return shard.index
+    MAP_FUNCS[step](run, unit)
+    _finish(run, step, index)
+    return index
 
 
 def _require(run: Run, step: str) -> None:
@@ -508,21 +710,21 @@ def _require(run: Run, step: str) -> None:
     if before in REDUCE_FUNCS:
         missing = [] if run.marker(before).exists() else [before]
     else:
-        missing = [f"{before}:{s.index}" for s in run.shards() if not run.marker(before, s.index).exists()]
+        missing = [f"{before}:{i}" for i in run.units(before) if not run.marker(before, i).exists()]
     if missing:
         raise RunError(f"step {step!r} needs step {before!r} finished first; not done: "
                        f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}")
 
 
 def run_step(cfg: DataConfig, step: str, task: int = 0, ntasks: int = 1) -> None:
-    """Run one step; for map steps only shards with index % ntasks == task."""
+    """Run one step; for map steps only the units (shards, buckets, LSH units) with index % ntasks == task."""
     run = Run(cfg)
     if step not in STEPS:
         raise ConfigError(f"unknown step {step!r}; steps are {', '.join(STEPS)}")
     if not 0 <= task < ntasks:
         raise ConfigError(f"--task must be in [0, --ntasks), got task {task} of {ntasks}")
     step_plan(run)       # makes the plan, or checks the settings match the existing run's
-    if step == "plan":
+    if step == "plan" or clean_work.is_cleaned(run.out):
         return
     _require(run, step)
     if step in REDUCE_FUNCS:
@@ -530,15 +732,17 @@ def run_step(cfg: DataConfig, step: str, task: int = 0, ntasks: int = 1) -> None
             return
         REDUCE_FUNCS[step](run)
         _finish(run, step)
+        if step == "finalize" and cfg.global_steps.clean_work:
+            clean_work.clean_work(run.out)
         return
-    todo = [s for s in run.shards() if s.index % ntasks == task and not run.marker(step, s.index).exists()]
-    jobs = [(cfg, step, s) for s in todo]
+    units = {s.index: s for s in run.shards()} if step in SHARD_STEPS else {i: i for i in run.units(step)}
+    jobs = [(cfg, step, i, unit) for i, unit in units.items() if i % ntasks == task and not run.marker(step, i).exists()]
     if cfg.num_workers == 1 or len(jobs) <= 1:
         for _ in progress(map(_map_worker, jobs), step, len(jobs), "shard"):
             pass
     else:
         with multiprocessing.get_context("fork").Pool(min(cfg.num_workers, len(jobs))) as pool:
-            for _ in progress(pool.imap_unordered(_map_worker, jobs), step, len(jobs), "shard"):
+            for _ in progress(pool.imap_unordered(_map_worker, jobs), step, len(jobs), "unit"):
                 pass
 
 

@@ -83,7 +83,7 @@ def test_output_is_the_same_for_any_number_of_tasks(finished, tmp_path):
 def test_step_before_its_input_is_refused(finished, tmp_path):
     cfg = config(finished[0].inputs, tmp_path / "early")
     with pytest.raises(runner.RunError, match="needs step 'filter' finished first; not done: filter:0"):
-        runner.run_step(cfg, "dedup")
+        runner.run_step(cfg, "lsh")
 
 
 def test_other_settings_in_the_same_output_are_refused(finished):
@@ -151,7 +151,7 @@ def test_cli_help_yaml_config_and_overrides(tmp_path):
         result = run_cli(*args)
         assert result.returncode == 0 and "usage:" in result.stdout
     assert run_cli("run", "--list-steps").stdout.split() == [
-        "plan", "reduce", "read", "map", "linecount", "reduce", "filter", "map", "dedup", "reduce",
+        "plan", "reduce", "read", "map", "linecount", "map", "filter", "map", "lsh", "map", "dedup", "reduce",
         "write", "map", "finalize", "reduce"]
     write_jsonl(tmp_path / "in.jsonl", [{"text": t} for t in real_texts("fortunes/", 3)])
     yaml_path = tmp_path / "c.yaml"

@@ -57,7 +57,7 @@ def test_array_jobs_match_the_local_run(slurm_cluster, tmp_path):
                                cwd=REPO, env=slurm_cluster.env, capture_output=True, text=True, timeout=60)
     assert submitted.returncode == 0, submitted.stderr
     job_ids = [line.split()[-1] for line in submitted.stdout.splitlines() if line.startswith("submitted")]
-    assert len(job_ids) == 7
+    assert len(job_ids) == 8                  # one job per step, linecount and lsh as arrays
     logs = tmp_path / "slurm" / "slurm" / "logs"
     deadline = time.monotonic() + 120
     while slurm_cluster.job_state(job_ids[-1]) not in ("", "COMPLETED", "FAILED", "CANCELLED"):

@@ -18,13 +18,14 @@ tokens are mostly Han uses `han_ngram`-token shingles, any other `word_ngram` (w
 Whitespace word-splitting would make a Chinese paragraph one giant "word", so edited copies
 would share no shingle; character n-grams see the shared text.
 
-LSH runs one band at a time over all signatures (memory-mapped per-shard .npy files): the
+LSH works one band at a time over all signatures (memory-mapped per-shard .npy files): the
 band's rows are folded into one 64-bit key per document, documents are grouped by key,
 each bucket member is paired with the bucket's first member and with its predecessor,
 and the bucket table is dropped before the next band. So memory is O(documents), not
-O(documents x bands) as in datasketch's in-memory MinHashLSH (datasketch issue #207).
-A candidate pair joins a cluster only if its estimated Jaccard is >= threshold. Pairs
-already in one cluster are not re-checked.
+O(documents x bands) as in datasketch's in-memory MinHashLSH (datasketch issue #207); the
+runner's `lsh` step further splits each band's keys into hash ranges, one task each. A
+candidate pair joins a cluster only if its estimated Jaccard is >= threshold; clusters are
+the connected components of the verified pairs (`UnionFind.union_pairs`, vectorised).
 
 Which document survives: the one that comes first in (source file, line) order, i.e. the
 smallest global index, matching exact dedup's "keep first". Members of a cluster are
@@ -34,11 +35,10 @@ than the threshold; clusters.jsonl records each member's similarity to the kept 
 from __future__ import annotations
 
 import functools
+import os
 import re
 import unicodedata
 from pathlib import Path
-from typing import Iterator
-
 import numpy as np
 import xxhash
 
@@ -219,7 +219,8 @@ def band_params(threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weig
 
 
 class SignatureStore:
-    """All shards' signatures as one indexable table, memory-mapped: global index = shard offset + row."""
+    """Per-shard 2-D .npy tables (signatures, exact hashes) as one indexable table, memory-mapped:
+    global index = shard offset + row."""
 
     def __init__(self, paths: list[Path]):
         self.arrays = [np.load(p, mmap_mode="r") for p in paths]
@@ -233,12 +234,23 @@ class SignatureStore:
         return np.concatenate(parts) if parts else np.zeros((0, hi - lo), dtype=np.uint32)
 
     def rows(self, index: np.ndarray) -> np.ndarray:
+        """Rows at global indices. A shard asked for few rows is read row by row (pread): random
+        rows through the memory map would fault in ~64 KB around each (the kernel's fault-around),
+        so a task's mapped memory would grow with the corpus, not with the rows it asked for."""
         shard = np.searchsorted(self.offsets, index, side="right") - 1
-        width = self.arrays[0].shape[1] if self.arrays else 0
-        out = np.empty((len(index), width), dtype=np.uint32)
+        first = self.arrays[0] if self.arrays else np.zeros((0, 0), dtype=np.uint32)
+        out = np.empty((len(index), first.shape[1]), dtype=first.dtype)
         for s in np.unique(shard):
             mask = shard == s
-            out[mask] = self.arrays[s][index[mask] - self.offsets[s]]
+            local, table = index[mask] - self.offsets[s], self.arrays[s]
+            if len(local) * 8 > len(table):
+                out[mask] = table[local]
+                continue
+            width = table.strides[0]
+            with open(table.filename, "rb") as handle:
+                fd = handle.fileno()
+                out[mask] = np.frombuffer(b"".join(os.pread(fd, width, table.offset + int(i) * width)
+                                                   for i in local.tolist()), dtype=table.dtype).reshape(len(local), -1)
         return out
 
 
@@ -267,6 +279,20 @@ class UnionFind:
         if ra != rb:
             self.parent[max(ra, rb)] = min(ra, rb)
 
+    def union_pairs(self, a: np.ndarray, b: np.ndarray) -> None:
+        """Union every pair (a[i], b[i]) in numpy: hook each larger root under the smallest root it is
+        paired with (np.minimum.at), compress, repeat with the pairs whose roots still differ. Every
+        round turns at least one root into a child (parent only ever decreases, so no cycles): few
+        rounds in practice (chains of near-copies collapse in one)."""
+        while len(a):
+            roots = self.roots()
+            ra, rb = roots[a], roots[b]
+            differ = ra != rb
+            if not differ.any():
+                return
+            a, b, ra, rb = a[differ], b[differ], ra[differ], rb[differ]
+            np.minimum.at(self.parent, np.maximum(ra, rb), np.minimum(ra, rb))
+
     def roots(self) -> np.ndarray:
         """Every element's root, by pointer jumping (parent = parent[parent] until nothing moves):
         O(n log depth) in numpy instead of a Python find() per document. Compresses all paths."""
@@ -280,37 +306,50 @@ class UnionFind:
         return parent.copy()
 
 
-def band_candidates(band: np.ndarray, alive: np.ndarray) -> Iterator[tuple[int, int]]:
-    """Candidate pairs of one band: documents sharing the band's key (star + chain per bucket)."""
-    keys = np.zeros(len(alive), dtype=np.uint64)
+def band_keys(band: np.ndarray) -> np.ndarray:
+    """One 64-bit key per row of a band's (n, rows) signature columns (FNV-style fold)."""
+    keys = np.zeros(len(band), dtype=np.uint64)
     with np.errstate(over="ignore"):
-        for col in band[alive].T:
+        for col in band.T:
             keys = (keys ^ col.astype(np.uint64)) * _FOLD_PRIME
+    return keys
+
+
+def key_part(keys: np.ndarray, parts: int) -> np.ndarray:
+    """Which of `parts` hash ranges each band key falls in (mixed first: FNV's low bits are weak)."""
+    return (_fmix64(keys) % np.uint64(parts)).astype(np.int64)
+
+
+def bucket_pairs(keys: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate pairs among documents sharing a key: each bucket member with the bucket's first
+    member (star) and with its predecessor (chain), members in ascending document order. `docs`
+    must be ascending where keys tie (sorted by (key, doc) or docs ascending overall)."""
     order = np.argsort(keys, kind="stable")
-    sorted_keys = keys[order]
+    sorted_keys, docs = keys[order], docs[order]
     same = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1]) + 1   # positions continuing a bucket
     if len(same) == 0:
-        return
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
     head = starts[np.searchsorted(starts, same, side="right") - 1]
-    docs = alive[order]
-    yield from zip(docs[head].tolist(), docs[same].tolist())
     chain = same[same - 1 != head]
-    yield from zip(docs[chain - 1].tolist(), docs[chain].tolist())
+    return (np.concatenate([docs[head], docs[chain - 1]]).astype(np.int64),
+            np.concatenate([docs[same], docs[chain]]).astype(np.int64))
+
+
+def verified(store: SignatureStore, a: np.ndarray, b: np.ndarray, threshold: float) -> np.ndarray:
+    """Mask of candidate pairs whose estimated Jaccard is >= threshold (rows read in chunks)."""
+    chunk = 1 << 16
+    return np.concatenate([np.zeros(0, dtype=bool)] + [
+        similarity(store, a[lo:lo + chunk], b[lo:lo + chunk]) >= threshold for lo in range(0, len(a), chunk)])
 
 
 def lsh_clusters(store: SignatureStore, alive: np.ndarray, threshold: float, bands: int, rows: int,
                  progress=None) -> UnionFind:
-    """Union-find over all documents; `alive` (global indices, ascending) take part in LSH."""
+    """Union-find over all documents; `alive` (global indices, ascending) take part in LSH.
+    One process over every band; the runner spreads the same pairs over `lsh` tasks instead."""
     uf = UnionFind(store.size)
     for b in progress(range(bands)) if progress else range(bands):
-        band = store.columns(b * rows, (b + 1) * rows)
-        pairs = [(x, y) for x, y in band_candidates(band, alive) if uf.find(x) != uf.find(y)]
-        del band
-        if not pairs:
-            continue
-        a, c = (np.array(col, dtype=np.int64) for col in zip(*pairs))
-        similar = similarity(store, a, c) >= threshold
-        for x, y in zip(a[similar].tolist(), c[similar].tolist()):
-            uf.union(x, y)
+        a, c = bucket_pairs(band_keys(store.columns(b * rows, (b + 1) * rows)[alive]), alive)
+        keep = verified(store, a, c, threshold)
+        uf.union_pairs(a[keep], c[keep])
     return uf
