@@ -10,6 +10,7 @@ import dataclasses
 import yaml
 
 from common.config import ConfigError, config_hash, to_dict
+from dataprep.stages.decontam import DecontamConfig
 from dataprep.stages.doc_score import DocScoreConfig
 from dataprep.stages.lines import LinesConfig
 from dataprep.stages.normalize import ZH_MIN_HAN
@@ -101,6 +102,7 @@ class DataConfig:
     safety: SafetyConfig = dataclasses.field(default_factory=SafetyConfig)
     exact_dedup: ExactDedupConfig = dataclasses.field(default_factory=ExactDedupConfig)
     minhash: MinHashConfig = dataclasses.field(default_factory=MinHashConfig)
+    decontam: DecontamConfig = dataclasses.field(default_factory=DecontamConfig)
 
     def validate(self) -> None:
         if not self.inputs:
@@ -113,6 +115,9 @@ class DataConfig:
             raise ConfigError(f"fail_share must be in (0, 1] (1 = never fail), got {self.fail_share}")
         validate_steps(self.steps)
         names = [step_name(s) for s in active(self)]
+        if "decontam" in names and not self.decontam.eval_files:
+            raise ConfigError("steps lists decontam but decontam.eval_files is empty: list the evaluation files "
+                              "(jsonl, parquet, txt ...) whose items must not be trained on")
         scored_after = "quality" in names and "doc_score" in names and names.index("doc_score") > names.index("quality")
         if self.quality.defer_short is None:       # auto: short documents go to the learned score when there is one
             self.quality.defer_short = scored_after

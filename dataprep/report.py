@@ -3,7 +3,8 @@
 Reads from the run directory (written by `dataprep.runner`):
   manifest.json   {"docs_in", "kept", "quarantined", "stages": {name: {"seen", "kept",
                   "removed": {reason: n}, "counters": {key: n}}} in pipeline order, ...}
-  removed.jsonl   one `Removal` per line: id, stage, reason, source, snippet
+  removed.jsonl   one `Removal` per line: id, stage, reason, source, snippet, and detail
+                  where the stage says what it found (decontam: the eval item matched)
   clusters.jsonl  one near-duplicate cluster per line: {"kept": id, "duplicates" (or "members"):
                   [{"id", "similarity"}]}                                    (optional)
   lengths.json    {"edges": [bin edges, characters], "before": [documents per bin after
@@ -264,8 +265,9 @@ def _html(manifest, steps, examples, has_lengths, clusters, settings, kept, out)
     for label, records in examples.items():
         parts.append(f"<h3>{esc(label)}</h3>")
         for r in records:
+            detail = f" &middot; {esc(str(r['detail']))}" if r.get("detail") else ""
             parts.append(f"<p><code>{esc(str(r.get('id')))}</code> from "
-                         f"<code>{esc(str(r.get('source', '')))}</code></p>"
+                         f"<code>{esc(str(r.get('source', '')))}</code>{detail}</p>"
                          f"<pre>{esc(str(r.get('snippet', ''))[:SNIPPET_CHARS])}</pre>")
     parts.append("</body></html>\n")
     return "\n".join(parts)
@@ -300,7 +302,8 @@ def _markdown(manifest, steps, examples, has_lengths, clusters, settings, kept) 
         lines += ["", f"### {label}", ""]
         for r in records:
             snippet = str(r.get("snippet", ""))[:SNIPPET_CHARS].replace("\n", " ⏎ ")
-            lines.append(f"- `{r.get('id')}`: {html.escape(snippet)}")
+            detail = f" ({html.escape(str(r['detail']))})" if r.get("detail") else ""
+            lines.append(f"- `{r.get('id')}`{detail}: {html.escape(snippet)}")
     return "\n".join(lines) + "\n"
 
 
