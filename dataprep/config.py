@@ -10,6 +10,7 @@ import dataclasses
 import yaml
 
 from common.config import ConfigError, config_hash, to_dict
+from dataprep.domains import DomainConfig
 from dataprep.stages.decontam import DecontamConfig
 from dataprep.stages.doc_score import DocScoreConfig
 from dataprep.stages.lines import LinesConfig
@@ -90,6 +91,7 @@ class DataConfig:
     num_workers: int = 2               # processes per task for per-shard steps
     shard_size: int = 20_000           # input records per shard (jsonl lines, parquet rows, txt files)
     lang_zh_min_han: float = ZH_MIN_HAN  # Han / (Han + Latin letters) from which a doc is "zh", else "en"
+    domain: DomainConfig = dataclasses.field(default_factory=DomainConfig)   # source glob -> domain tag
     # The run fails when quarantine or one removal reason takes more than this share of the input
     # records: a wrong text_field, format or threshold, not a corpus. 1.0 never fails
     # (`dataprep run --allow-mostly-removed`). Not a setting of the outputs: not in the settings hash.

@@ -240,7 +240,7 @@ def _html(manifest, steps, examples, has_lengths, clusters, settings, kept, out)
     parts += [f"<tr><td>{esc(a)}</td><td>{b:,}</td><td>{c:,}</td><td>{esc(d)}</td><td>{esc(e)}</td></tr>"
               for a, b, c, d, e in _stage_rows(manifest)]
     parts.append("</table>")
-    for key, title in (("lang", "Per language"), ("source", "Per source")):
+    for key, title in (("lang", "Per language"), ("domain", "Per domain"), ("source", "Per source")):
         parts.append(f"<h2>{title}</h2><table><tr><th>{key}</th><th>docs read</th><th>chars read</th>"
                      "<th>docs kept</th><th>chars kept</th></tr>")
         parts += [f"<tr><td>{esc(v)}</td>" + "".join(f"<td>{n:,}</td>" for n in nums) + "</tr>"
@@ -282,7 +282,7 @@ def _markdown(manifest, steps, examples, has_lengths, clusters, settings, kept) 
     lines += [f"| {label} | {n:,} | {thresholds.describe(label, settings)} |" for label, n in steps]
     lines += ["", "| stage | seen | kept | removed by reason | counters |", "|---|---|---|---|---|"]
     lines += [f"| {a} | {b:,} | {c:,} | {d} | {e} |" for a, b, c, d, e in _stage_rows(manifest)]
-    for key in ("lang", "source"):
+    for key in ("lang", "domain", "source"):
         lines += ["", f"| {key} | docs read | chars read | docs kept | chars kept |", "|---|---|---|---|---|"]
         lines += [f"| {v} | " + " | ".join(f"{n:,}" for n in nums) + " |" for v, *nums in group_rows(manifest, key)]
     lines += ["", "![length histograms](lengths.png)" if has_lengths else "lengths.json missing: no length histogram.",

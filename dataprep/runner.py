@@ -16,7 +16,7 @@ does the shards whose index % N == I; "reduce" steps are global and run once):
   dedup      reduce  work/dedup/decision-K.npy (0 keep, 1 exact dup, 2 near dup), stats.json,
                      and <out>/clusters.jsonl; LSH runs band by band over memory-mapped sig.npy.
   write      map     the document steps listed after the dedup steps, on the documents dedup
-                     kept, then <out>/clean/part-K.parquet (id, text, source, lang, and the
+                     kept, then <out>/clean/part-K.parquet (id, text, source, lang, domain, and the
                      columns stages declare, e.g. quality_score) and work/write/shard-K/
                      removed.jsonl + stats.json.
 
@@ -51,6 +51,7 @@ import pyarrow.parquet as pq
 from common.atomic import atomic_write, clean_stale_tmp, write_json, write_text
 from common.config import ConfigError, to_dict
 from common.progress import progress
+from dataprep import domains
 from dataprep import steps as data_steps
 from dataprep import thresholds
 from dataprep.config import DataConfig
@@ -68,7 +69,7 @@ KILL_ENV = "DATAPREP_KILL_AT"      # test hook: "<step>:<shard>" SIGKILLs the ru
 
 DOCS_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("source", pa.string()),
                          ("line", pa.int64())])
-FILTERED_SCHEMA = DOCS_SCHEMA.append(pa.field("lang", pa.string()))
+FILTERED_SCHEMA = pa.schema([*DOCS_SCHEMA, pa.field("lang", pa.string()), pa.field("domain", pa.string())])
 LINECOUNT_SCHEMA = pa.schema([("key", pa.string()), ("docs", pa.int64())])
 KEEP, EXACT, NEAR = 0, 1, 2
 # document-length histogram bins (characters): 0, then 4 per octave from 1 to 2^25 (> max_doc_chars)
@@ -217,7 +218,7 @@ def _repeated(run: Run) -> set[str]:
 
 
 def _filtered_row(doc: Document, columns: list[pa.Field]) -> dict[str, Any]:
-    return {**_doc_row(doc), "lang": doc.meta["lang"], **{f.name: doc.meta.get(f.name) for f in columns}}
+    return {**_doc_row(doc), "lang": doc.meta["lang"], "domain": doc.meta["domain"], **{f.name: doc.meta.get(f.name) for f in columns}}
 
 
 def step_filter(run: Run, shard: InputShard) -> None:
@@ -246,9 +247,11 @@ def step_filter(run: Run, shard: InputShard) -> None:
 
 
 def _tag_lang(docs: Iterable[Document], cfg: DataConfig) -> Iterable[Document]:
-    """Set doc.meta["lang"] once, before the stages that choose rules by language."""
+    """Set doc.meta["lang"] once, before the stages that choose rules by language, and the domain
+    (dataprep/domains.py) from the source."""
     for doc in docs:
         doc.meta["lang"] = detect_lang(doc.text, cfg.lang_zh_min_han)
+        doc.meta["domain"] = cfg.domain.of(doc.source)
         yield doc
 
 
@@ -403,6 +406,7 @@ def step_finalize(run: Run) -> dict[str, Any]:
         # documents / characters after reading and kept, per source file and per language (kept only:
         # the language is tagged after reading)
         "by_source": dict(sorted(groups["source"].items())), "by_lang": dict(sorted(groups["lang"].items())),
+        "by_domain": domains.by_domain(groups["source"], run.cfg.domain),    # by the config's source -> domain rules
         "removed_by_reason": dict(by_reason), "quarantined_by_file": dict(quarantined),
         "stage_order": [name for name in data_steps.plan(run.cfg).order if name in stages],  # JSON keys get sorted
         "stages": stages,
