@@ -36,8 +36,10 @@ def bundled_task(name: str) -> dict[str, Any]:
         "task": name, "dataset_path": "json",
         "dataset_kwargs": {"data_files": {"test": str(TASKS_DIR / f"{name}.jsonl")}},
         "test_split": "test", "output_type": "multiple_choice",
-        "doc_to_text": "{{question}}", "doc_to_choice": "{{choices}}", "doc_to_target": "answer",
-        "target_delimiter": " " if name.endswith("_en") else "",
+        # the choice follows a space after the prompt, as in MMLU: the context's tokens then end where
+        # the choice's begin (the harness splits one encoding of both at the context's length)
+        "doc_to_text": "Question: {{question}}\nAnswer:" if name.endswith("_en") else "问题：{{question}}\n答案：",
+        "doc_to_choice": "{{choices}}", "doc_to_target": "answer", "target_delimiter": " ",
         "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True},
                         {"metric": "acc_norm", "aggregation": "mean", "higher_is_better": True}],
         "metadata": {"version": 1.0},
