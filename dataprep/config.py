@@ -10,6 +10,8 @@ import dataclasses
 import yaml
 
 from common.config import ConfigError, config_hash, to_dict
+from dataprep.domains import DomainConfig
+from dataprep.stages.decontam import DecontamConfig
 from dataprep.stages.doc_score import DocScoreConfig
 from dataprep.stages.lines import LinesConfig
 from dataprep.stages.normalize import ZH_MIN_HAN
@@ -111,6 +113,7 @@ class DataConfig:
     num_workers: int = 2               # processes per task for per-shard steps
     shard_size: int = 20_000           # input records per shard (jsonl lines, parquet rows, txt files)
     lang_zh_min_han: float = ZH_MIN_HAN  # Han / (Han + Latin letters) from which a doc is "zh", else "en"
+    domain: DomainConfig = dataclasses.field(default_factory=DomainConfig)   # source glob -> domain tag
     # The run fails when quarantine or one removal reason takes more than this share of the input
     # records: a wrong text_field, format or threshold, not a corpus. 1.0 never fails
     # (`dataprep run --allow-mostly-removed`). Not a setting of the outputs: not in the settings hash.
@@ -123,6 +126,7 @@ class DataConfig:
     safety: SafetyConfig = dataclasses.field(default_factory=SafetyConfig)
     exact_dedup: ExactDedupConfig = dataclasses.field(default_factory=ExactDedupConfig)
     minhash: MinHashConfig = dataclasses.field(default_factory=MinHashConfig)
+    decontam: DecontamConfig = dataclasses.field(default_factory=DecontamConfig)
     global_steps: GlobalStepsConfig = dataclasses.field(default_factory=GlobalStepsConfig)
 
     def validate(self) -> None:
@@ -136,6 +140,9 @@ class DataConfig:
             raise ConfigError(f"fail_share must be in (0, 1] (1 = never fail), got {self.fail_share}")
         validate_steps(self.steps)
         names = [step_name(s) for s in active(self)]
+        if "decontam" in names and not self.decontam.eval_files:
+            raise ConfigError("steps lists decontam but decontam.eval_files is empty: list the evaluation files "
+                              "(jsonl, parquet, txt ...) whose items must not be trained on")
         scored_after = "quality" in names and "doc_score" in names and names.index("doc_score") > names.index("quality")
         if self.quality.defer_short is None:       # auto: short documents go to the learned score when there is one
             self.quality.defer_short = scored_after

@@ -26,9 +26,13 @@ class Removal:
     reason: str
     source: str = ""
     snippet: str = ""        # the first characters of the removed text, for the report
+    detail: str = ""         # what the stage found, when the reason alone does not say (e.g. the eval item matched)
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        record = dataclasses.asdict(self)
+        if not self.detail:
+            del record["detail"]
+        return record
 
 
 @dataclasses.dataclass
@@ -55,10 +59,10 @@ class StageStats:
         self._snippet_chars = keep_snippets
         self._keep_examples = keep_examples
 
-    def remove(self, doc: Document, reason: str) -> None:
+    def remove(self, doc: Document, reason: str, detail: str = "") -> None:
         self.removed[reason] += 1
         self.removals.append(Removal(doc.id, self.stage, reason, doc.source,
-                                     doc.text[: self._snippet_chars]))
+                                     doc.text[: self._snippet_chars], detail))
 
     def count(self, key: str, n: int = 1) -> None:
         self.counters[key] += n

@@ -3,7 +3,8 @@
 Reads from the run directory (written by `dataprep.runner`):
   manifest.json   {"docs_in", "kept", "quarantined", "stages": {name: {"seen", "kept",
                   "removed": {reason: n}, "counters": {key: n}}} in pipeline order, ...}
-  removed.jsonl   one `Removal` per line: id, stage, reason, source, snippet
+  removed.jsonl   one `Removal` per line: id, stage, reason, source, snippet, and detail
+                  where the stage says what it found (decontam: the eval item matched)
   clusters.jsonl  one near-duplicate cluster per line: {"kept": id, "duplicates" (or "members"):
                   [{"id", "similarity"}]}                                    (optional)
   lengths.json    {"edges": [bin edges, characters], "before": [documents per bin after
@@ -239,7 +240,7 @@ def _html(manifest, steps, examples, has_lengths, clusters, settings, kept, out)
     parts += [f"<tr><td>{esc(a)}</td><td>{b:,}</td><td>{c:,}</td><td>{esc(d)}</td><td>{esc(e)}</td></tr>"
               for a, b, c, d, e in _stage_rows(manifest)]
     parts.append("</table>")
-    for key, title in (("lang", "Per language"), ("source", "Per source")):
+    for key, title in (("lang", "Per language"), ("domain", "Per domain"), ("source", "Per source")):
         parts.append(f"<h2>{title}</h2><table><tr><th>{key}</th><th>docs read</th><th>chars read</th>"
                      "<th>docs kept</th><th>chars kept</th></tr>")
         parts += [f"<tr><td>{esc(v)}</td>" + "".join(f"<td>{n:,}</td>" for n in nums) + "</tr>"
@@ -264,8 +265,9 @@ def _html(manifest, steps, examples, has_lengths, clusters, settings, kept, out)
     for label, records in examples.items():
         parts.append(f"<h3>{esc(label)}</h3>")
         for r in records:
+            detail = f" &middot; {esc(str(r['detail']))}" if r.get("detail") else ""
             parts.append(f"<p><code>{esc(str(r.get('id')))}</code> from "
-                         f"<code>{esc(str(r.get('source', '')))}</code></p>"
+                         f"<code>{esc(str(r.get('source', '')))}</code>{detail}</p>"
                          f"<pre>{esc(str(r.get('snippet', ''))[:SNIPPET_CHARS])}</pre>")
     parts.append("</body></html>\n")
     return "\n".join(parts)
@@ -280,7 +282,7 @@ def _markdown(manifest, steps, examples, has_lengths, clusters, settings, kept) 
     lines += [f"| {label} | {n:,} | {thresholds.describe(label, settings)} |" for label, n in steps]
     lines += ["", "| stage | seen | kept | removed by reason | counters |", "|---|---|---|---|---|"]
     lines += [f"| {a} | {b:,} | {c:,} | {d} | {e} |" for a, b, c, d, e in _stage_rows(manifest)]
-    for key in ("lang", "source"):
+    for key in ("lang", "domain", "source"):
         lines += ["", f"| {key} | docs read | chars read | docs kept | chars kept |", "|---|---|---|---|---|"]
         lines += [f"| {v} | " + " | ".join(f"{n:,}" for n in nums) + " |" for v, *nums in group_rows(manifest, key)]
     lines += ["", "![length histograms](lengths.png)" if has_lengths else "lengths.json missing: no length histogram.",
@@ -300,7 +302,8 @@ def _markdown(manifest, steps, examples, has_lengths, clusters, settings, kept) 
         lines += ["", f"### {label}", ""]
         for r in records:
             snippet = str(r.get("snippet", ""))[:SNIPPET_CHARS].replace("\n", " ⏎ ")
-            lines.append(f"- `{r.get('id')}`: {html.escape(snippet)}")
+            detail = f" ({html.escape(str(r['detail']))})" if r.get("detail") else ""
+            lines.append(f"- `{r.get('id')}`{detail}: {html.escape(snippet)}")
     return "\n".join(lines) + "\n"
 
 

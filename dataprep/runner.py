@@ -25,7 +25,7 @@ the units whose index % N == I, a unit being an input shard, a line-key bucket o
                      then work/dedup/decision-K.npy (0 keep, 1 exact dup, 2 near dup),
                      stats.json and <out>/clusters.jsonl (see `step_dedup` for its memory).
   write      map     the document steps listed after the dedup steps, on the documents dedup
-                     kept, then <out>/clean/part-K.parquet (id, text, source, lang, and the
+                     kept, then <out>/clean/part-K.parquet (id, text, source, lang, domain, and the
                      columns stages declare, e.g. quality_score) and work/write/shard-K/
                      removed.jsonl + stats.json.
 
@@ -63,6 +63,7 @@ import xxhash
 from common.atomic import atomic_write, clean_stale_tmp, write_json, write_text
 from common.config import ConfigError, to_dict
 from common.progress import progress
+from dataprep import domains
 from dataprep import steps as data_steps
 from dataprep import thresholds
 from dataprep.config import DataConfig
@@ -82,7 +83,7 @@ KILL_ENV = "DATAPREP_KILL_AT"      # test hook: "<step>:<shard>" SIGKILLs the ru
 
 DOCS_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("source", pa.string()),
                          ("line", pa.int64())])
-FILTERED_SCHEMA = DOCS_SCHEMA.append(pa.field("lang", pa.string()))
+FILTERED_SCHEMA = pa.schema([*DOCS_SCHEMA, pa.field("lang", pa.string()), pa.field("domain", pa.string())])
 LINECOUNT_SCHEMA = pa.schema([("key", pa.string()), ("docs", pa.int64())])
 BUCKETED_SCHEMA = pa.schema([("bucket", pa.int32()), *LINECOUNT_SCHEMA])
 KEEP, EXACT, NEAR = 0, 1, 2
@@ -289,7 +290,7 @@ def _repeated(run: Run) -> set[str]:
 
 
 def _filtered_row(doc: Document, columns: list[pa.Field]) -> dict[str, Any]:
-    return {**_doc_row(doc), "lang": doc.meta["lang"], **{f.name: doc.meta.get(f.name) for f in columns}}
+    return {**_doc_row(doc), "lang": doc.meta["lang"], "domain": doc.meta["domain"], **{f.name: doc.meta.get(f.name) for f in columns}}
 
 
 def step_filter(run: Run, shard: InputShard) -> None:
@@ -341,9 +342,11 @@ def write_lsh_keys(run: Run, out: Path, sig: np.ndarray, valid: np.ndarray) -> N
 
 
 def _tag_lang(docs: Iterable[Document], cfg: DataConfig) -> Iterable[Document]:
-    """Set doc.meta["lang"] once, before the stages that choose rules by language."""
+    """Set doc.meta["lang"] once, before the stages that choose rules by language, and the domain
+    (dataprep/domains.py) from the source."""
     for doc in docs:
         doc.meta["lang"] = detect_lang(doc.text, cfg.lang_zh_min_han)
+        doc.meta["domain"] = cfg.domain.of(doc.source)
         yield doc
 
 
@@ -605,6 +608,7 @@ def step_finalize(run: Run) -> dict[str, Any]:
         # documents / characters after reading and kept, per source file and per language (kept only:
         # the language is tagged after reading)
         "by_source": dict(sorted(groups["source"].items())), "by_lang": dict(sorted(groups["lang"].items())),
+        "by_domain": domains.by_domain(groups["source"], run.cfg.domain),    # by the config's source -> domain rules
         "removed_by_reason": dict(by_reason), "quarantined_by_file": dict(quarantined),
         "stage_order": [name for name in data_steps.plan(run.cfg).order if name in stages],  # JSON keys get sorted
         "stages": stages,

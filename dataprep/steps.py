@@ -15,6 +15,7 @@ of a built-in stage, configured by the config section of the same family (`lines
       - exact_dedup
       - minhash
       - pii                                   # after dedup: scrubs only the documents kept
+      - decontam                              # documents sharing 13 words / 20 Han chars with decontam.eval_files
 
 Every step follows one contract (`dataprep.core.Stage`: documents in, documents out, counts
 beside). The runner maps the list onto its passes over the shards (see `dataprep.runner`):
@@ -91,6 +92,11 @@ def _sensitive_words(cfg: "DataConfig", ctx: Context) -> Stage:
     return SensitiveWordFilter(cfg.safety)
 
 
+def _decontam(cfg: "DataConfig", ctx: Context) -> Stage:
+    from dataprep.stages.decontam import Decontaminate
+    return Decontaminate(cfg.decontam)
+
+
 def _pii(cfg: "DataConfig", ctx: Context) -> Stage:
     from dataprep.stages.safety import PiiScrubber
     return PiiScrubber(cfg.safety)
@@ -103,6 +109,7 @@ BUILTIN: dict[str, StepType] = {
     "doc_score": StepType("document", "doc_score", _doc_score),
     "sensitive_words": StepType("document", "safety", _sensitive_words),
     "pii": StepType("document", "safety", _pii),
+    "decontam": StepType("document", "decontam", _decontam),   # not a default: needs decontam.eval_files
     "exact_dedup": StepType("dedup", "exact_dedup"),
     "minhash": StepType("dedup", "minhash"),
 }

@@ -38,6 +38,7 @@ RULES: list[tuple[str, list[str]]] = [
     (r"sensitive_words/sensitive_words", ["safety.max_hits_per_line", "safety.blocklist"]),
     (r"exact_dedup/exact_duplicate", ["exact_dedup.enabled"]),
     (r"minhash/near_duplicate", ["minhash.threshold", "minhash.num_perm"]),
+    (r"decontam/decontam", ["decontam.word_ngram", "decontam.han_ngram", "decontam.eval_files"]),
 ]
 
 

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from common.atomic import atomic_write
 
 CLEAN_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()),
-                          ("source", pa.string()), ("lang", pa.string())])
+                          ("source", pa.string()), ("lang", pa.string()), ("domain", pa.string())])
 
 
 def write_parquet(path: Path, rows: list[dict[str, Any]], schema: pa.Schema) -> None:

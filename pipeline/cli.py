@@ -12,6 +12,7 @@ COMMANDS: dict[str, str] = {
     "submit": "pipeline.launch.slurm",
     "submit-dataprep": "pipeline.launch.dataprep_jobs",
     "export-hf": "pipeline.export_hf",
+    "eval": "pipeline.evaluate",
     "plan": "pipeline.plan",
 }
 

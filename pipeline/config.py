@@ -89,10 +89,26 @@ class RunConfig:
 
 
 @dataclasses.dataclass
+class DataSource:
+    path: str                       # a packed directory (`dataprep pack`), e.g. one per domain
+    weight: float                   # relative share of the training samples drawn from it
+
+
+@dataclasses.dataclass
 class TrainDataConfig:
     packed_dir: str = "runs/sample/packed"  # output of `dataprep pack` (there for scripts/sample.sh)
+    # several packed directories blended by weight (pipeline/mixture.py); when given, packed_dir is unused
+    sources: list[DataSource] = dataclasses.field(default_factory=list)
     seq_len: int = 256
     data_seed: int = 1234           # sample order; independent of the number of ranks
+
+    def validate(self) -> None:
+        for i, source in enumerate(self.sources):
+            if not source.weight > 0:
+                raise ConfigError(f"data.sources[{i}].weight must be > 0, got {source.weight} ({source.path})")
+        paths = [s.path for s in self.sources]
+        if len(set(paths)) != len(paths):
+            raise ConfigError("data.sources lists a path twice: give each packed directory once, with its weight")
 
 
 @dataclasses.dataclass

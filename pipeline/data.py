@@ -9,12 +9,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from dataprep.packed import PackedCorpus, TrainingSamples, sample_order
+from dataprep.packed import PackedCorpus, TrainingSamples
+from pipeline.mixture import BlendedSamples, epoch_order
 from pipeline.parallel.layout import accumulation_steps
 
 
 class TrainBatches:
-    def __init__(self, samples: TrainingSamples, global_batch: int, micro_batch: int,
+    def __init__(self, samples: TrainingSamples | BlendedSamples, global_batch: int, micro_batch: int,
                  dp_rank: int, dp_size: int, seed: int):
         accumulation_steps(global_batch, micro_batch, dp_size)     # raises unless they divide
         if len(samples) < global_batch:
@@ -29,7 +30,7 @@ class TrainBatches:
         """This rank's sample ids for optimizer step `step` (0-based)."""
         epoch, batch = divmod(step, self.batches_per_epoch)
         if epoch != self._order_epoch:
-            self._order, self._order_epoch = sample_order(len(self.samples), self.seed, epoch), epoch
+            self._order, self._order_epoch = epoch_order(self.samples, self.seed, epoch), epoch
         per_rank = self.global_batch // self.dp_size
         start = batch * self.global_batch + self.dp_rank * per_rank
         return self._order[start:start + per_rank]

@@ -22,8 +22,8 @@ import torch
 
 from common.atomic import write_text
 from common.config import ConfigError, dump_yaml, load_config, to_dict
-from dataprep.packed import PackedCorpus, PackedFormatError, TrainingSamples, read_manifest
-from pipeline import checkpoint, dist
+from dataprep.packed import PackedFormatError
+from pipeline import checkpoint, dist, mixture
 from pipeline.config import EXIT_DIVERGED, EXIT_REQUEUE, TrainConfig
 from pipeline.data import TrainBatches, eval_micro_batches
 from pipeline.engines.base import TrainEngine
@@ -54,15 +54,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def load_samples(cfg: TrainConfig, split: str) -> TrainingSamples | None:
-    corpus = PackedCorpus(cfg.data.packed_dir, split)
-    if corpus.vocab_size > cfg.model.vocab_size:
-        raise ConfigError(f"{cfg.data.packed_dir}: tokenizer vocabulary ({corpus.vocab_size}) is larger than "
-                          f"model.vocab_size ({cfg.model.vocab_size})")
-    samples = TrainingSamples(corpus, cfg.data.seq_len)
-    return samples if len(samples) else None
-
-
 class Trainer:
     def __init__(self, cfg: TrainConfig, stop: StopFlag):
         self.cfg = cfg
@@ -73,12 +64,15 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             checkpoint.remove_incomplete(self.run_dir)
         dist.barrier()
-        train_samples = load_samples(cfg, "train")
+        train_samples = mixture.load(cfg, "train")
         if train_samples is None:
             raise ConfigError(f"{cfg.data.packed_dir}: the train split is too small for one sample of "
                               f"data.seq_len {cfg.data.seq_len}")
-        self.val_samples = load_samples(cfg, "validation")
-        self.fingerprint = checkpoint.data_fingerprint(cfg, read_manifest(cfg.data.packed_dir))
+        self.val_samples = mixture.load(cfg, "validation")
+        self.fingerprint = mixture.data_fingerprint(cfg, checkpoint.data_fingerprint)
+        if isinstance(train_samples, mixture.BlendedSamples) and self.rank == 0:
+            print("\n".join(["data mixture (share of samples per source):", *mixture.describe(
+                train_samples, cfg.data.data_seed, cfg.train.steps, cfg.parallel.global_batch)]), flush=True)
         self.resume_from = checkpoint.newest_intact(self.run_dir, self.announce)
         self.resume_state = checkpoint.read_state(self.resume_from) if self.resume_from else None
         # a consolidated checkpoint under run.init_from continues its step count and data position

@@ -41,7 +41,7 @@ def test_outputs_readable_by_datasets_with_ids_and_lang(finished):
     files = sorted(str(p) for p in (out / "clean").glob("part-*.parquet"))
     assert [Path(f).relative_to(out).as_posix() for f in files] == manifest["outputs"]["clean"]
     ds = load_dataset("parquet", data_files=files, split="train", cache_dir=str(out.parent / "hf"))
-    assert ds.column_names == ["id", "text", "source", "lang"]
+    assert ds.column_names == ["id", "text", "source", "lang", "domain"]
     rows = {r["id"]: r for r in ds}
     assert len(rows) == manifest["kept"] == len(ds)
     assert rows["zh0"]["lang"] == "zh" and rows["en0"]["lang"] == "en"

@@ -46,7 +46,7 @@ def test_documented_custom_filter_runs_as_a_step(tmp_path, monkeypatch):
     assert {(r["id"], r["stage"], r["reason"]) for r in removed} == {
         ("links", "max_urls", "too_many_urls"), ("copy", "exact_dedup", "exact_duplicate")}
     table = pq.read_table(tmp_path / "out" / manifest["outputs"]["clean"][0])
-    assert table.column_names == ["id", "text", "source", "lang", "urls"]      # the declared column
+    assert table.column_names == ["id", "text", "source", "lang", "domain", "urls"]      # the declared column
     assert manifest["docs_in"] == manifest["kept"] + manifest["removed"] == 10
     from common.config import load_config
     from dataprep.config import DataConfig

@@ -125,20 +125,25 @@ def test_a_real_run_reports_sources_languages_and_kept_examples(tmp_path):
     junk = ["短", "short", "买 " * 80, zh[0], en[0], "\n".join(["首页 | 新闻 | 联系我们"] * 6)]
     write_jsonl(tmp_path / "raw" / "zh.jsonl", [{"text": t} for t in zh])
     write_jsonl(tmp_path / "raw" / "en.jsonl", [{"text": t} for t in en + junk])
-    manifest = runner.run_all(config([tmp_path / "raw"], tmp_path / "out", shard_size=100))
+    manifest = runner.run_all(config([tmp_path / "raw"], tmp_path / "out", shard_size=100,
+                                     domain={"rules": [{"match": "*/zh.jsonl", "domain": "books"}]}))
     assert manifest["removed_by_reason"] and all(thresholds.known(r) for r in manifest["removed_by_reason"])
     sources = manifest["by_source"]
+    zh_source, en_source = (sources[str(tmp_path / "raw" / name)] for name in ("zh.jsonl", "en.jsonl"))
+    assert manifest["by_domain"] == {"books": zh_source, "general": en_source}     # source glob -> domain
     assert sources[str(tmp_path / "raw" / "zh.jsonl")]["read_docs"] == 25
     assert sum(g["kept_docs"] for g in sources.values()) == manifest["kept"]
     assert sum(g["kept_chars"] for g in manifest["by_lang"].values()) == manifest["chars_kept"]
     assert {lang: g["kept_docs"] for lang, g in manifest["by_lang"].items()} == manifest["kept_by_lang"]
     page = write_report(tmp_path / "out").read_text(encoding="utf-8")
     assert "<h2>Per source</h2>" in page and "zh.jsonl" in page and "<h2>Kept examples</h2>" in page
+    assert "<h2>Per domain</h2>" in page and "<td>books</td>" in page
     import html
 
     import pyarrow.parquet as pq
     first = {}
     for row in pq.read_table(tmp_path / "out" / manifest["outputs"]["clean"][0]).to_pylist():
         first.setdefault(row["lang"], row)
+        assert row["domain"] == ("books" if row["source"].endswith("zh.jsonl") else "general")
     assert set(first) == {"zh", "en"}
     assert all(html.escape(row["text"][:60]) in page for row in first.values())
