@@ -18,6 +18,7 @@ import os
 import resource
 import secrets
 import string
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,52 @@ def wandb_mode(configured: str) -> str:
     return "online" if logged_in else "offline"
 
 
+def wandb_records(path: Path):
+    """Records of an offline `.wandb` file, parsed with W&B's own protobuf schema; stops at the first
+    record a killed writer left incomplete.
+
+    The file is a LevelDB-style log: 7-byte header (":W&B", magic 0xBEE1, version), then 32 KiB
+    blocks of chunks (crc32 u32, length u16, type u8: 1 full, 2 first, 3 middle, 4 last).
+    """
+    from google.protobuf.message import DecodeError
+    from wandb.proto import wandb_internal_pb2
+
+    data = Path(path).read_bytes()
+    if data[:4] != b":W&B":
+        return
+    pos, block, buf = 7, 32768, b""
+    while pos + 7 <= len(data):
+        left = block - pos % block
+        if left < 7:
+            pos += left
+            continue
+        _crc, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        if kind == 0 or pos + 7 + length > len(data):
+            return
+        buf += data[pos + 7:pos + 7 + length]
+        pos += 7 + length
+        if kind in (1, 4):
+            record = wandb_internal_pb2.Record()
+            try:
+                record.ParseFromString(buf)
+            except DecodeError:
+                return
+            buf = b""
+            yield record
+
+
+def offline_logged_through(run_dir: Path, run_id: str) -> int:
+    """The last step that earlier offline runs of `run_id` under run_dir hold: what a crashed run
+    really wrote, which a SIGKILL cuts short of what it logged (W&B's unflushed records are lost)."""
+    last = 0
+    for log in (run_dir / "wandb").glob(f"offline-run-*-{run_id}/run-{run_id}.wandb"):
+        for record in wandb_records(log):
+            if record.WhichOneof("record_type") == "history":
+                last = max([last] + [int(json.loads(item.value_json)) for item in record.history.item
+                                     if (item.key or "/".join(item.nested_key)) == "_step"])
+    return last
+
+
 class MetricsLogger:
     """Rank 0's recorder; every other rank gets one with enabled=False that does nothing."""
 
@@ -106,16 +153,15 @@ class MetricsLogger:
         self.run_id: str | None = None
         if not enabled:
             return
-        records = read_metrics(self.path)
-        kept = [r for r in records if r["step"] <= resume_step]
+        kept = [r for r in read_metrics(self.path) if r["step"] <= resume_step]
         with atomic_write(self.path, "w", encoding="utf-8") as handle:
             handle.writelines(json.dumps(r) + "\n" for r in kept)
-        # Steps after the checkpoint that a crashed run already logged are in its W&B run (a
-        # record reaches metrics.jsonl just before W&B): the resumed run recomputes them, bit for
-        # bit, and does not send them again, so W&B holds each step once.
-        self.wandb_logged_through = max((r["step"] for r in records), default=0)
         self.run_id = wandb_run_id(self.run_dir)
         mode = wandb_mode(cfg.wandb.mode)
+        # Steps after the checkpoint that a crashed run already wrote to its offline W&B files: the
+        # resumed run recomputes them bit for bit and does not send them again, so W&B holds each
+        # step once. (Online, W&B itself ignores steps below the resumed run's counter.)
+        self.wandb_logged_through = offline_logged_through(self.run_dir, self.run_id) if mode == "offline" else 0
         if mode != "disabled":
             import wandb
 

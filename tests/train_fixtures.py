@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from dataprep.packed import ShardWriter, dtype_for_vocab, write_manifest
+from pipeline.metrics import wandb_records
 
 REPO = Path(__file__).resolve().parent.parent
 VOCAB = 256
@@ -94,34 +94,6 @@ def wait_all(procs: list[subprocess.Popen], timeout: float = 120) -> list[int]:
 
 def train(overrides: list[str], ranks: int, log_dir: Path) -> list[int]:
     return wait_all(launch(overrides, ranks, log_dir=log_dir))
-
-
-def wandb_records(path: Path):
-    """Records of an offline `.wandb` file, parsed with W&B's own protobuf schema.
-
-    The file is a LevelDB-style log: 7-byte header (":W&B", magic 0xBEE1, version), then 32 KiB
-    blocks of chunks (crc32 u32, length u16, type u8: 1 full, 2 first, 3 middle, 4 last).
-    """
-    from wandb.proto import wandb_internal_pb2
-
-    data = Path(path).read_bytes()
-    assert data[:4] == b":W&B", f"{path} is not a W&B log"
-    pos, block, buf = 7, 32768, b""
-    while pos + 7 <= len(data):
-        left = block - pos % block
-        if left < 7:
-            pos += left
-            continue
-        _crc, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
-        if kind == 0:
-            break
-        buf += data[pos + 7:pos + 7 + length]
-        pos += 7 + length
-        if kind in (1, 4):
-            record = wandb_internal_pb2.Record()
-            record.ParseFromString(buf)
-            buf = b""
-            yield record
 
 
 def wandb_runs(run_dir: Path) -> list[tuple[str, dict, list[dict]]]:

@@ -1,0 +1,34 @@
+"""W&B after a crash requeue: the resumed run does not log again the steps the crashed run's
+offline files already hold, so the W&B run has each step once (metrics.jsonl is trimmed apart)."""
+from __future__ import annotations
+
+from pipeline.config import TrainConfig
+from pipeline.metrics import MetricsLogger, offline_logged_through, read_metrics
+from train_fixtures import wandb_runs
+
+
+def _logger(run_dir, resume_step):
+    cfg = TrainConfig()
+    cfg.run.dir, cfg.wandb.mode = str(run_dir), "offline"
+    return MetricsLogger(cfg, resume_step=resume_step, enabled=True)
+
+
+def test_resumed_run_logs_each_step_once(tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    crashed = _logger(tmp_path, resume_step=0)
+    for step in range(1, 11):                       # logged through step 10, then "crashed"
+        crashed.log({"step": step, "loss": 10.0 - step})
+    crashed.finish()
+    assert offline_logged_through(tmp_path, crashed.run_id) == 10
+
+    resumed = _logger(tmp_path, resume_step=5)      # the last checkpoint was at step 5
+    assert [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [1, 2, 3, 4, 5]
+    for step in range(6, 13):                       # recomputed 6..10, new 11..12
+        resumed.log({"step": step, "loss": 10.0 - step})
+    resumed.finish()
+
+    runs = wandb_runs(tmp_path)
+    assert [run_id for run_id, _, _ in runs] == [crashed.run_id] * 2
+    logged = [row["_step"] for _, _, history in runs for row in history]
+    assert logged == list(range(1, 13))             # each step once, in order
+    assert [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl")] == list(range(1, 13))
