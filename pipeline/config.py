@@ -15,6 +15,9 @@ from common.config import ConfigError
 EXIT_REQUEUE = 85
 # Exit code of a run the loss guard stopped (guard.max_skipped_in_row skipped steps in a row).
 EXIT_DIVERGED = 3
+# Exit code of a rank whose watchdog saw no step finish in time (a stalled or hung peer holds every
+# rank in a collective): it dumps every thread's stack and exits; the Slurm script requeues it.
+EXIT_HANG = 86
 
 
 @dataclasses.dataclass
@@ -186,6 +189,22 @@ class GuardConfig:
 
 
 @dataclasses.dataclass
+class HangConfig:
+    """A stalled rank (a stopped process, a dead NIC, a GPU stuck in a kernel) holds every other rank
+    inside a collective. The watchdog on every rank turns that into a stack dump and EXIT_HANG
+    within watchdog_min_s (or watchdog_factor x the median step time, if longer), which the Slurm
+    script requeues; the collective timeout is the backstop for waits outside the step loop."""
+    collective_timeout_s: int = 1800    # torch.distributed timeout of every collective (gloo and NCCL)
+    watchdog_min_s: float = 600.0       # 0 = no watchdog; covers start-up, evaluation and checkpoint saves
+    watchdog_factor: float = 10.0       # x the median step time, when that is longer than watchdog_min_s
+
+    def validate(self) -> None:
+        if self.collective_timeout_s < 1 or self.watchdog_min_s < 0 or self.watchdog_factor < 1:
+            raise ConfigError("hang.collective_timeout_s must be >= 1, hang.watchdog_min_s >= 0 (0 = off) and "
+                              "hang.watchdog_factor >= 1")
+
+
+@dataclasses.dataclass
 class WandbConfig:
     project: str = "zhen-pretrain"
     # auto: online when this machine is logged in to W&B (WANDB_API_KEY or ~/.netrc), else offline.
@@ -205,6 +224,7 @@ class TrainConfig:
     train: TrainLoopConfig = dataclasses.field(default_factory=TrainLoopConfig)
     checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
     guard: GuardConfig = dataclasses.field(default_factory=GuardConfig)
+    hang: HangConfig = dataclasses.field(default_factory=HangConfig)
     wandb: WandbConfig = dataclasses.field(default_factory=WandbConfig)
 
     def validate(self) -> None:

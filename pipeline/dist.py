@@ -47,14 +47,17 @@ def device() -> torch.device:
     return torch.device("cpu")
 
 
-def init() -> None:
-    """Join the process group: nccl on GPU, gloo on CPU."""
+def init(timeout_s: int = 1800) -> None:
+    """Join the process group: nccl on GPU, gloo on CPU; every collective gives up after timeout_s."""
     fill_env()
+    import datetime
+
     import deepspeed  # late: importing it reads DS_ACCELERATOR
 
     if torch.cuda.is_available():
         torch.cuda.set_device(device())
-    deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
+    deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo",
+                               timeout=datetime.timedelta(seconds=timeout_s))
 
 
 def rank() -> int:

@@ -25,6 +25,7 @@ from common.config import ConfigError, dump_yaml, load_config, to_dict
 from dataprep.packed import PackedFormatError
 from pipeline import checkpoint, dist, mixture
 from pipeline.config import EXIT_DIVERGED, EXIT_REQUEUE, TrainConfig
+from pipeline.watchdog import StepWatchdog
 from pipeline.data import TrainBatches, eval_micro_batches
 from pipeline.engines.base import TrainEngine
 from pipeline.engines.factory import build_engine
@@ -173,6 +174,7 @@ class Trainer:
     def run(self) -> int:
         cfg, last_saved = self.cfg, self.step
         first_step, loop_started = self.step, time.perf_counter()
+        self.watchdog = StepWatchdog(cfg.hang, self.rank)
         while self.step < cfg.train.steps:
             lr = self.engine.lr()
             started = time.perf_counter()
@@ -180,6 +182,7 @@ class Trainer:
                                           accept=self.guard.accepts)
             elapsed = time.perf_counter() - started
             skipped = self.guard.after_step(loss, self.engine.step_applied())
+            self.watchdog.beat()
             self.step += 1
             is_last = self.step == cfg.train.steps
             evaluate = cfg.train.eval_every > 0 and (self.step % cfg.train.eval_every == 0 or is_last)
@@ -224,7 +227,7 @@ class Trainer:
 
 def train(cfg: TrainConfig) -> int:
     stop = StopFlag()          # before the slow start-up: a signal then is honoured at the first step
-    dist.init()
+    dist.init(cfg.hang.collective_timeout_s)
     try:
         return Trainer(cfg, stop).run()
     finally:

@@ -3,7 +3,9 @@ a time-limit signal by checkpointing, requeueing and resuming as the same W&B ru
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -175,3 +177,28 @@ def test_one_job_per_run_directory(slurm_cluster, tmp_path):
     taker = re.search(r"submitted job (\d+)", third.stdout).group(1)
     assert slurm_cluster.wait_job(taker, timeout=60) == "COMPLETED", _logs(run_dir)
     assert not (run_dir / "slurm" / "lock").exists()       # released at the end
+
+
+def test_a_stopped_rank_is_detected_and_the_job_requeues_and_resumes(slurm_cluster, tmp_path):
+    """SIGSTOP one rank mid-training: rank 0's step watchdog dumps its stacks and exits 86, the job
+    requeues itself and the resumed run finishes with every step once."""
+    steps = 40
+    job_id, run_dir = _submit(slurm_cluster, tmp_path, **{"train.steps": steps, "checkpoint.every": 5,
+                                                          "train.eval_every": 1000, "hang.watchdog_min_s": 10})
+    deadline = time.monotonic() + 120
+    while len(_metrics(run_dir)) < 8:
+        assert time.monotonic() < deadline and slurm_cluster.job_state(job_id) in ("PENDING", "RUNNING"), _logs(run_dir)
+        time.sleep(0.3)
+    ranks = [pid for pid in map(int, subprocess.run(["pgrep", "-f", f"{run_dir}/slurm/train.yaml"], capture_output=True,
+                                                     text=True).stdout.split())
+             if b"RANK=1\0" in Path(f"/proc/{pid}/environ").read_bytes() and
+             b"pipeline.train" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    assert len(ranks) == 1, ranks
+    os.kill(ranks[0], signal.SIGSTOP)
+    assert slurm_cluster.wait_job(job_id, timeout=240) == "COMPLETED", _logs(run_dir)
+    first = (run_dir / "logs" / f"restart-{job_id}-0.log").read_text()
+    assert "watchdog (rank 0): no training step finished" in first and "first failing rank: 0" in first, first
+    assert "a rank's watchdog saw no step finish in time (exit 86)" in first and "requeueing" in first
+    second = (run_dir / "logs" / f"restart-{job_id}-1.log").read_text()
+    assert "training finished" in second, second
+    assert [m["step"] for m in _metrics(run_dir)] == list(range(1, steps + 1))

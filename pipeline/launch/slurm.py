@@ -22,7 +22,7 @@ from pathlib import Path
 
 from common.atomic import write_text
 from common.config import ConfigError, dump_yaml, load_config
-from pipeline.config import EXIT_DIVERGED, EXIT_REQUEUE, TrainConfig
+from pipeline.config import EXIT_DIVERGED, EXIT_HANG, EXIT_REQUEUE, TrainConfig
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "slurm"
 
@@ -182,6 +182,7 @@ def prepare_training(cfg: SlurmConfig, source: str, train_overrides: list[str] |
         "max_requeues": cfg.max_requeues,
         "max_crash_requeues": cfg.max_crash_requeues,
         "exit_requeue": EXIT_REQUEUE,
+        "exit_hang": EXIT_HANG,
         "exit_final": " ".join(str(code) for code in EXIT_FINAL),
         "exit_final_meaning": "; ".join(f"{code} {why}" for code, why in EXIT_FINAL.items()),
         "env_exports": cfg.env_exports(),
