@@ -85,3 +85,31 @@ def test_cli_reports_a_bad_value_without_traceback():
     assert done.returncode == 2
     assert done.stderr.startswith("error: configs/slurm/cpu_2node.yaml: partition = 'a b' is not allowed")
     assert "Traceback" not in done.stderr
+
+
+def test_gpu_cluster_knobs_render(tmp_path):
+    """gres instead of --gpus-per-node, --exclusive, CPU binding, NCCL / gloo network variables,
+    and a container per rank (pyxis flags on srun, or apptainer exec --nv before the trainer)."""
+    base = ["gpus_per_node=4", "gpu_request=gres", "exclusive=true", "cpu_bind=cores",
+            "network.socket_ifname=ib0", "network.ib_hca=mlx5_0,mlx5_1"]
+    pyxis = prepare_training(_config(tmp_path, base + ["container.runtime=pyxis",
+                                                       "container.image=nvcr.io#nvidia/pytorch:24.05-py3",
+                                                       "container.mounts=['/data:/data','/home:/home']"]),
+                             "test", [f"run.dir={tmp_path}/run"]).script
+    assert "#SBATCH --gres=gpu:4" in pyxis and "--gpus-per-node" not in pyxis and "#SBATCH --exclusive" in pyxis
+    assert "export NCCL_SOCKET_IFNAME=ib0" in pyxis and "export GLOO_SOCKET_IFNAME=ib0" in pyxis
+    assert "export NCCL_IB_HCA=mlx5_0,mlx5_1" in pyxis
+    srun = next(line for line in pyxis.splitlines() if line.startswith("srun "))
+    assert "'--container-image=nvcr.io#nvidia/pytorch:24.05-py3'" in srun
+    assert "--container-mounts=/data:/data,/home:/home" in srun and "--cpu-bind=cores" in srun
+    apptainer = prepare_training(_config(tmp_path, base + ["container.runtime=apptainer",
+                                                           "container.image=/images/zhen.sif",
+                                                           "container.mounts=['/data']"]),
+                                 "test", [f"run.dir={tmp_path}/run"]).script
+    assert "apptainer exec --nv --bind=/data /images/zhen.sif" in apptainer
+    plain = prepare_training(_config(tmp_path), "test", [f"run.dir={tmp_path}/run"]).script
+    assert "container" not in plain and "apptainer" not in plain and "NCCL_SOCKET_IFNAME" not in plain
+    with pytest.raises(ConfigError, match="container.image"):
+        _config(tmp_path, ["container.runtime=pyxis"])
+    with pytest.raises(ConfigError, match="network"):
+        _config(tmp_path, ["network.socket_ifname='ib0; rm -rf /'"])

@@ -19,6 +19,7 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
+from typing import Literal
 
 from common.atomic import write_text
 from common.config import ConfigError, dump_yaml, load_config
@@ -109,12 +110,62 @@ class JobSettings:
 
 
 @dataclasses.dataclass
+class NetworkConfig:
+    """Which interfaces the collectives use; None leaves NCCL's / gloo's own choice."""
+    socket_ifname: str | None = None    # NCCL_SOCKET_IFNAME and GLOO_SOCKET_IFNAME, e.g. "ib0" or "^lo,docker"
+    ib_hca: str | None = None           # NCCL_IB_HCA, e.g. "mlx5_0,mlx5_1"
+    ib_disable: bool = False            # NCCL_IB_DISABLE=1: TCP sockets only (no InfiniBand / RoCE)
+
+    def exports(self) -> dict[str, str]:
+        out = {}
+        if self.socket_ifname:
+            out.update(NCCL_SOCKET_IFNAME=self.socket_ifname, GLOO_SOCKET_IFNAME=self.socket_ifname)
+        if self.ib_hca:
+            out["NCCL_IB_HCA"] = self.ib_hca
+        if self.ib_disable:
+            out["NCCL_IB_DISABLE"] = "1"
+        return out
+
+
+@dataclasses.dataclass
+class ContainerConfig:
+    """Run every rank in a container: pyxis/enroot (srun --container-image) or Apptainer
+    (`apptainer exec --nv IMAGE`). The image must hold this repository's dependencies; workdir and
+    the run directory must be mounted at the same paths."""
+    runtime: Literal["none", "pyxis", "apptainer"] = "none"
+    image: str | None = None            # pyxis: "nvcr.io#nvidia/pytorch:24.05-py3"; apptainer: a .sif path
+    mounts: list[str] = dataclasses.field(default_factory=list)     # "src:dst" (pyxis) / "src:dst" binds
+
+    def validate(self) -> None:
+        if self.runtime != "none" and not self.image:
+            raise ConfigError(f"container.runtime {self.runtime} needs container.image")
+        for mount in self.mounts:
+            if not re.fullmatch(r"[^\s,:]+(:[^\s,:]+){0,2}", mount):
+                raise ConfigError(f"container.mounts entry {mount!r} is not src[:dst[:flags]] without spaces or commas")
+
+    def srun_options(self) -> list[str]:
+        if self.runtime != "pyxis":
+            return []
+        return [f"--container-image={self.image}"] + ([f"--container-mounts={','.join(self.mounts)}"] if self.mounts else [])
+
+    def command_prefix(self) -> list[str]:
+        if self.runtime != "apptainer":
+            return []
+        return ["apptainer", "exec", "--nv", *(f"--bind={m}" for m in self.mounts), str(self.image)]
+
+
+@dataclasses.dataclass
 class SlurmConfig(JobSettings):
     """A pretraining job: resources, requeue policy and which training config to run."""
 
     job_name: str = "zhen-pretrain"
     nodes: int = 1
     gpus_per_node: int = 0              # 0 = CPU: one task per node, gloo backend
+    gpu_request: Literal["gpus-per-node", "gres"] = "gpus-per-node"   # how GPUs are asked for (--gres=gpu:N)
+    exclusive: bool = False             # #SBATCH --exclusive: the nodes are not shared with other jobs
+    cpu_bind: str | None = None         # srun --cpu-bind, e.g. "cores" or "none"
+    network: NetworkConfig = dataclasses.field(default_factory=NetworkConfig)
+    container: ContainerConfig = dataclasses.field(default_factory=ContainerConfig)
     signal_lead_s: int = 300            # USR1 this long (up to 30 s more) before the time limit
     max_requeues: int = 20              # total requeues of one job, whatever the reason
     max_crash_requeues: int = 1         # consecutive crashes that still requeue (0 = never)
@@ -127,6 +178,10 @@ class SlurmConfig(JobSettings):
             raise ConfigError(f"nodes must be >= 1 and gpus_per_node >= 0, got {self.nodes} and {self.gpus_per_node}")
         if self.signal_lead_s < 1 or self.max_requeues < 0 or self.max_crash_requeues < 0:
             raise ConfigError("signal_lead_s must be >= 1 and max_requeues, max_crash_requeues >= 0")
+        if self.cpu_bind is not None:
+            _check("cpu_bind", self.cpu_bind, re.compile(r"[a-z_,:0-9x]+"), "an srun --cpu-bind value like cores")
+        for name, value in self.network.exports().items():
+            _check(f"network ({name})", value, re.compile(r"[A-Za-z0-9_.,:^=-]+"), "interface or HCA names")
 
 
 @dataclasses.dataclass
@@ -173,7 +228,11 @@ def prepare_training(cfg: SlurmConfig, source: str, train_overrides: list[str] |
     lines += [sbatch_line("--nodes", cfg.nodes), sbatch_line("--ntasks-per-node", tasks_per_node),
               sbatch_line("--signal", f"B:USR1@{cfg.signal_lead_s}"), "#SBATCH --requeue"]
     if cfg.gpus_per_node:
-        lines.append(sbatch_line("--gpus-per-node", cfg.gpus_per_node))
+        lines.append(sbatch_line("--gres", f"gpu:{cfg.gpus_per_node}") if cfg.gpu_request == "gres"
+                     else sbatch_line("--gpus-per-node", cfg.gpus_per_node))
+    if cfg.exclusive:
+        lines.append("#SBATCH --exclusive")
+    srun_options = cfg.container.srun_options() + ([f"--cpu-bind={cfg.cpu_bind}"] if cfg.cpu_bind else [])
     train_yaml = run_dir / "slurm" / "train.yaml"
     script = render_template("train.sbatch.tmpl", {
         "sbatch_lines": "\n".join(lines),
@@ -185,8 +244,10 @@ def prepare_training(cfg: SlurmConfig, source: str, train_overrides: list[str] |
         "exit_hang": EXIT_HANG,
         "exit_final": " ".join(str(code) for code in EXIT_FINAL),
         "exit_final_meaning": "; ".join(f"{code} {why}" for code, why in EXIT_FINAL.items()),
-        "env_exports": cfg.env_exports(),
-        "python": shlex.quote(cfg.python_command()),
+        "env_exports": "\n".join(filter(None, [cfg.env_exports()] + [f"export {k}={shlex.quote(v)}" for k, v in
+                                                                      cfg.network.exports().items()])),
+        "srun_options": " ".join(shlex.quote(option) for option in srun_options),
+        "python": " ".join(shlex.quote(word) for word in cfg.container.command_prefix() + [cfg.python_command()]),
         "train_config": shlex.quote(str(train_yaml)),
     })
     files = {train_yaml: dump_yaml(train), run_dir / "slurm" / "submit.yaml": dump_yaml(cfg)}
