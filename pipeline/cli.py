@@ -11,6 +11,8 @@ COMMANDS: dict[str, str] = {
     "generate": "pipeline.generate",
     "submit": "pipeline.launch.slurm",
     "submit-dataprep": "pipeline.launch.dataprep_jobs",
+    "submit-pipeline": "pipeline.launch.pipeline_jobs",
+    "status": "pipeline.launch.pipeline_jobs",
     "export-hf": "pipeline.export_hf",
     "eval": "pipeline.evaluate",
     "plan": "pipeline.plan",

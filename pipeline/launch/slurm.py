@@ -312,10 +312,11 @@ def lock_holder(run_dir: Path) -> tuple[str, str] | None:
     return (holder, state) if state not in GONE_STATES else None
 
 
-def preflight(cfg: SlurmConfig, job: PreparedJob) -> None:
+def preflight(cfg: SlurmConfig, job: PreparedJob, data_ready: bool = True) -> None:
     """What would otherwise fail inside the job, after its queue wait: the parallel layout against
     the allocation, the packed data, the run directory's lock, and Slurm's own verdict on partition,
-    limits and node count (`sbatch --test-only`). Writes nothing; raises ConfigError."""
+    limits and node count (`sbatch --test-only`). Writes nothing; raises ConfigError. data_ready=False:
+    the packed data comes from an earlier job of the same chain."""
     from pipeline.parallel.layout import check_layout
 
     train = job.train
@@ -326,7 +327,7 @@ def preflight(cfg: SlurmConfig, job: PreparedJob) -> None:
         raise ConfigError(f"{cfg.nodes} node(s) x {max(cfg.gpus_per_node, 1)} rank(s) = {world} ranks: {exc}") from None
     packed = Path(train.data.packed_dir)
     packed = packed if packed.is_absolute() else cfg.resolved_workdir() / packed
-    if not (packed / "manifest.json").is_file():
+    if data_ready and not (packed / "manifest.json").is_file():     # else an earlier job of the chain packs it
         raise ConfigError(f"data.packed_dir {packed} has no manifest.json (not visible from this host, or not "
                           f"packed yet: run `dataprep pack` first)")
     held = lock_holder(job.script_path.parent.parent)
