@@ -65,7 +65,7 @@ def test_array_jobs_match_the_local_run(slurm_cluster, tmp_path):
         time.sleep(1)
     # each per-shard step ran as 3 array tasks, spread over both nodes
     assert len(list(logs.glob("read-*_*.out"))) == 3
-    hosts = {m for p in logs.glob("*.out") for m in re.findall(r" on (n\d)\] step", p.read_text())}
+    hosts = {m for p in logs.glob("*.out") for m in re.findall(r" on (n\d)\] data-prep step", p.read_text())}
     assert hosts == {"n1", "n2"}
     assert (tmp_path / "slurm" / "manifest.json").exists(), \
         "\n".join(p.read_text() for p in sorted(logs.glob("*.out")))[-3000:]

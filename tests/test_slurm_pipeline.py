@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,26 @@ def test_raw_text_to_checkpoint_as_one_submit(slurm_cluster, tmp_path):
 
     again = _submit(slurm_cluster, root)             # every output verified: nothing is queued again
     assert again.returncode == 0 and "every stage is complete already" in again.stdout, (again.stdout, again.stderr)
+
+
+def test_a_step_job_requeues_itself_before_its_time_limit(slurm_cluster, tmp_path):
+    """Data-prep, tokenizer and pack jobs: the USR1 Slurm sends before the time limit makes the job
+    requeue itself; the rerun (SLURM_RESTART_COUNT 1) finishes."""
+    from pipeline.launch.pipeline_jobs import command_job
+    from pipeline.launch.slurm import JobSettings, submit_prepared
+
+    settings = JobSettings(python=sys.executable, workdir=str(REPO), time="5")
+    job = command_job(settings, "fake", ["sh", "-c", 'if [ "${SLURM_RESTART_COUNT:-0}" = 0 ]; then sleep 60; fi; '
+                                                     'echo finished'], tmp_path, "test")
+    job_id = submit_prepared(job, env=slurm_cluster.env)
+    log = tmp_path / "logs" / f"fake-{job_id}.out"
+    deadline = time.monotonic() + 60
+    while not (log.exists() and "task 0 of 1" in log.read_text()):
+        assert time.monotonic() < deadline, slurm_cluster.logs()
+        time.sleep(0.3)
+    time.sleep(1)                                   # the trap is set before the command starts
+    slurm_cluster.run("scancel", "--signal=USR1", "--batch", job_id)
+    assert slurm_cluster.wait_job(job_id, timeout=120) == "COMPLETED", log.read_text()
+    text = log.read_text()
+    assert "USR1 before the time limit: requeueing" in text and f"job {job_id} run 1 on" in text, text
+    assert text.rstrip().endswith("finished"), text

@@ -57,19 +57,16 @@ def prepare_dataprep(cfg: DataprepJobConfig, source: str,
         step_cfg = dataclasses.replace(cfg, job_name=f"{cfg.job_name}-{step}")
         is_map = step in MAP_STEPS
         log = f"{out}/slurm/logs/{step}-%A_%a.out" if is_map else f"{out}/slurm/logs/{step}-%j.out"
-        lines = step_cfg.directives(output=log)
+        lines = step_cfg.directives(output=log) + step_cfg.requeue_directives()
         if is_map:
             limit = f"%{cfg.max_parallel}" if cfg.max_parallel else ""
             lines.append(sbatch_line("--array", f"0-{cfg.ntasks - 1}{limit}"))
-        script = render_template("dataprep.sbatch.tmpl", {
-            "sbatch_lines": "\n".join(lines),
-            "source": source.replace("\n", " "),
-            "step": step,
-            "ntasks": cfg.ntasks if is_map else 1,
-            "env_exports": cfg.env_exports(),
-            "python": shlex.quote(cfg.python_command()),
-            "data_config": shlex.quote(str(data_yaml)),
-        })
+        ntasks = cfg.ntasks if is_map else 1
+        command = (shlex.join([cfg.python_command(), "-m", "dataprep.cli", "run", "--config", str(data_yaml),
+                               "--step", step, "--ntasks", str(ntasks)]) + ' --task "${SLURM_ARRAY_TASK_ID:-0}"')
+        script = render_template("step.sbatch.tmpl", {
+            "sbatch_lines": "\n".join(lines), "command_name": "submit-dataprep", "source": source.replace("\n", " "),
+            "stage": f"data-prep step {step}", "ntasks": ntasks, "env_exports": cfg.env_exports(), "command": command})
         files = {data_yaml: dump_yaml(data)} if not jobs else {}
         jobs.append((step, PreparedJob(script, out / "slurm" / f"{step}.sbatch", files, out / "slurm" / "logs")))
     return jobs, out
@@ -87,7 +84,7 @@ def submit_chain(jobs: list[tuple[str, PreparedJob]], env: dict[str, str] | None
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "submit-dataprep", help="run data preparation on Slurm as a chain of job arrays",
-        description="Render slurm/dataprep.sbatch.tmpl once per dataprep step and queue the chain: "
+        description="Render slurm/step.sbatch.tmpl once per dataprep step and queue the chain: "
                     "per-shard steps as job arrays, each step after the previous one succeeded.")
     parser.add_argument("--config", required=True, help="data-prep job YAML, e.g. configs/slurm/dataprep.yaml")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides of the job YAML")

@@ -30,10 +30,10 @@ from pipeline.metrics import read_metrics
 
 def command_job(settings: JobSettings, stage: str, argv: list[str], root: Path, source: str) -> PreparedJob:
     """One non-array stage (tokenizer training, pack) as a requeueable job."""
-    lines = settings.directives(output=f"{root}/logs/{stage}-%j.out") + ["#SBATCH --requeue"]
-    script = render_template("command.sbatch.tmpl", {
-        "sbatch_lines": "\n".join(lines), "source": source.replace("\n", " "), "stage": stage,
-        "env_exports": settings.env_exports(), "command": " ".join(shlex.quote(a) for a in argv)})
+    lines = settings.directives(output=f"{root}/logs/{stage}-%j.out") + settings.requeue_directives()
+    script = render_template("step.sbatch.tmpl", {
+        "sbatch_lines": "\n".join(lines), "command_name": "submit-pipeline", "source": source.replace("\n", " "),
+        "stage": stage, "ntasks": 1, "env_exports": settings.env_exports(), "command": shlex.join(argv)})
     return PreparedJob(script, root / "slurm" / f"{stage}.sbatch", {}, root / "logs")
 
 

@@ -62,6 +62,7 @@ class JobSettings:
     env: dict[str, str] = dataclasses.field(default_factory=dict)       # exported in the job
     python: str = ".venv/bin/python"    # relative to workdir, absolute, or a name on PATH
     workdir: str | None = None          # where the job runs; None = the submitting directory
+    signal_lead_s: int = 120            # USR1 this long (up to 30 s more) before the time limit
 
     def validate(self) -> None:
         _check("job_name", self.job_name, re.compile(r"[A-Za-z0-9_.-]+"), "letters, digits, '_', '.', '-'")
@@ -72,8 +73,9 @@ class JobSettings:
         _check("time", str(self.time), SLURM_TIME, "Slurm time like 90, 04:00:00 or 2-00:00:00")
         if self.mem is not None:
             _check("mem", str(self.mem), re.compile(r"\d+[KMGT]?"), "a size like 64G or 4000M")
-        if self.cpus_per_task < 1:
-            raise ConfigError(f"cpus_per_task must be >= 1, got {self.cpus_per_task}")
+        if self.cpus_per_task < 1 or self.signal_lead_s < 1:
+            raise ConfigError(f"cpus_per_task and signal_lead_s must be >= 1, got {self.cpus_per_task} and "
+                              f"{self.signal_lead_s}")
         for i, line in enumerate(self.extra_sbatch):
             match = SBATCH_OPTION.fullmatch(line)
             if not match or (match.group(2) is not None and not SBATCH_VALUE.fullmatch(match.group(2))):
@@ -85,6 +87,11 @@ class JobSettings:
         for name in self.env:
             if not ENV_NAME.fullmatch(str(name)):
                 raise ConfigError(f"env: {name!r} is not a valid environment variable name")
+
+    def requeue_directives(self) -> list[str]:
+        """A restartable job (data-prep task, tokenizer, pack): requeued on node failure, and by
+        itself on the USR1 `signal_lead_s` before its time limit (slurm/step.sbatch.tmpl)."""
+        return ["#SBATCH --requeue", sbatch_line("--signal", f"B:USR1@{self.signal_lead_s}")]
 
     def resolved_workdir(self) -> Path:
         return Path(self.workdir or os.getcwd()).resolve()
@@ -166,7 +173,7 @@ class SlurmConfig(JobSettings):
     cpu_bind: str | None = None         # srun --cpu-bind, e.g. "cores" or "none"
     network: NetworkConfig = dataclasses.field(default_factory=NetworkConfig)
     container: ContainerConfig = dataclasses.field(default_factory=ContainerConfig)
-    signal_lead_s: int = 300            # USR1 this long (up to 30 s more) before the time limit
+    signal_lead_s: int = 300            # the training job's own default: one step and a checkpoint save
     max_requeues: int = 20              # total requeues of one job, whatever the reason
     max_crash_requeues: int = 1         # consecutive crashes that still requeue (0 = never)
     train_config: str = "configs/train/tiny_cpu.yaml"
