@@ -436,7 +436,7 @@ def step_dedup(run: Run) -> None:
     near = StageStats("minhash")
     near.seen = exact.kept
     members = kept = np.zeros(0, np.int64)
-    clusters: list[dict[str, Any]] = []
+    clusters: Iterable[dict[str, Any]] = ()
     bands, rows = run.lsh_bands()
     if bands and n:
         files = [run.unit_dir("lsh", u) / "pairs.npy" for u in run.units("lsh")]
@@ -452,11 +452,11 @@ def step_dedup(run: Run) -> None:
         moved = roots != nodes
         members, kept = nodes[moved], roots[moved]
         store = minhash.SignatureStore([d / "sig.npy" for d in dirs])
-        clusters = _clusters(run, shards, store, members, kept)
+        clusters = _clusters(run, shards, store, members, kept)     # a generator: written below
         no_shingles = sum(int((~np.load(d / "valid.npy")).sum()) for d in dirs) - _invalid_copies(dirs, offsets, copies)
         near.count("bands", bands)
         near.count("rows_per_band", rows)
-        near.count("clusters", len(clusters))
+        near.count("clusters", len(np.unique(kept)))
         near.count("no_shingles", no_shingles)
     near.removed["near_duplicate"] = len(members)
     near.kept = near.seen - near.removed["near_duplicate"]
@@ -495,28 +495,34 @@ def _invalid_copies(dirs: list[Path], offsets: np.ndarray, copies: np.ndarray) -
 
 
 def _clusters(run: Run, shards: list[InputShard], store: minhash.SignatureStore,
-              members: np.ndarray, kept: np.ndarray) -> list[dict[str, Any]]:
-    """One record per near-duplicate cluster: kept id, member ids and similarity to the kept doc."""
+              members: np.ndarray, kept: np.ndarray) -> Iterator[dict[str, Any]]:
+    """One record per near-duplicate cluster, in kept-document order: kept id, member ids and
+    similarity to the kept doc. Streamed: the ids of the documents involved are held as one Arrow
+    string array (a few bytes each), and each record exists only while it is written."""
     if len(members) == 0:
-        return []
+        return
     sims = minhash.similarity(store, kept, members)
     needed = np.union1d(members, kept)
     ids = _ids_at(run, shards, store.offsets, needed)
-    groups: dict[int, list[dict[str, Any]]] = {}
-    for member, root, sim in zip(members.tolist(), kept.tolist(), sims.tolist()):
-        groups.setdefault(root, []).append({"id": ids[member], "similarity": round(sim, 4)})
-    return [{"kept": ids[root], "size": len(group) + 1, "duplicates": group}
-            for root, group in sorted(groups.items())]
+    order = np.argsort(kept, kind="stable")              # clusters by kept index, members in index order
+    members, kept, sims = members[order], kept[order], np.asarray(sims)[order]
+    starts = np.flatnonzero(np.r_[True, kept[1:] != kept[:-1]])
+    ends = np.r_[starts[1:], len(kept)]
+    id_of = lambda g: ids[int(np.searchsorted(needed, g))].as_py()   # noqa: E731
+    for lo, hi in zip(starts.tolist(), ends.tolist()):
+        yield {"kept": id_of(kept[lo]), "size": hi - lo + 1,
+               "duplicates": [{"id": id_of(m), "similarity": round(float(sim), 4)}
+                              for m, sim in zip(members[lo:hi].tolist(), sims[lo:hi].tolist())]}
 
 
-def _ids_at(run: Run, shards: list[InputShard], offsets: np.ndarray, needed: np.ndarray) -> dict[int, str]:
-    ids: dict[int, str] = {}
+def _ids_at(run: Run, shards: list[InputShard], offsets: np.ndarray, needed: np.ndarray) -> pa.Array:
+    """The ids of the documents at global indices `needed` (sorted), in that order, one shard read at a time."""
     shard_of = np.searchsorted(offsets, needed, side="right") - 1
-    for pos in np.unique(shard_of):
-        column = read_parquet(run.shard_dir("filter", shards[pos].index) / "docs.parquet", ["id"])
-        for g in needed[shard_of == pos].tolist():
-            ids[g] = column[g - int(offsets[pos])]["id"]
-    return ids
+    parts = []
+    for pos in np.unique(shard_of).tolist():
+        column = pq.read_table(run.shard_dir("filter", shards[pos].index) / "docs.parquet", columns=["id"])["id"]
+        parts.append(column.take(pa.array(needed[shard_of == pos] - int(offsets[pos]))).combine_chunks())
+    return pa.concat_arrays(parts) if parts else pa.array([], pa.string())
 
 
 def step_write(run: Run, shard: InputShard) -> None:
