@@ -254,11 +254,13 @@ class SignatureStore:
         return out
 
 
-def similarity(store: SignatureStore, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Estimated Jaccard similarity of pairs (a[i], b[i]): the share of equal MinHash values."""
-    if len(a) == 0:
-        return np.zeros(0)
-    return (store.rows(a) == store.rows(b)).mean(axis=1)
+def similarity(store: SignatureStore, a: np.ndarray, b: np.ndarray, chunk: int = 1 << 15) -> np.ndarray:
+    """Estimated Jaccard similarity of pairs (a[i], b[i]): the share of equal MinHash values.
+    `chunk` pairs at a time, so the signature rows held stay bounded whatever the corpus."""
+    out = np.zeros(len(a))
+    for lo in range(0, len(a), chunk):
+        out[lo:lo + chunk] = (store.rows(a[lo:lo + chunk]) == store.rows(b[lo:lo + chunk])).mean(axis=1)
+    return out
 
 
 class UnionFind:
