@@ -104,8 +104,15 @@ class TrainDataConfig:
     sources: list[DataSource] = dataclasses.field(default_factory=list)
     seq_len: int = 256
     data_seed: int = 1234           # sample order; independent of the number of ranks
+    # Attention and rotary positions restart after every end-of-document token inside a packed
+    # sample (Llama 3, torchtitan, Megatron's reset_attention_mask); false: one causal sequence.
+    document_mask: bool = True
+    prefetch: int = 2               # optimizer steps of batches read ahead on a background thread (0: none)
 
     def validate(self) -> None:
+        if self.seq_len < 1 or self.prefetch < 0:
+            raise ConfigError(f"data.seq_len must be >= 1 and data.prefetch >= 0, got {self.seq_len} and "
+                              f"{self.prefetch}")
         for i, source in enumerate(self.sources):
             if not source.weight > 0:
                 raise ConfigError(f"data.sources[{i}].weight must be > 0, got {source.weight} ({source.path})")
@@ -156,6 +163,8 @@ class TrainLoopConfig:
     print_every: int = 10          # a progress line on the console (and the Slurm log) every this many steps
     eval_every: int = 50
     eval_batches: int = 8
+    compile: bool = False          # torch.compile each transformer block (pipeline/kernels.py)
+    liger_kernels: bool = False    # liger-kernel's fused RMSNorm/rotary/SwiGLU/linear+loss (CUDA only)
 
     def validate(self) -> None:
         if self.steps < 0 or self.log_every < 1 or self.print_every < 1 or self.eval_every < 0 or self.eval_batches < 1:

@@ -3,8 +3,12 @@
 Global batch b of epoch e is `sample_order(n, seed, e)[b*G:(b+1)*G]`; dp rank r takes the r-th
 contiguous slice of it and splits that into micro-batches (gradient accumulation). The step number
 alone fixes the data, so a resumed run — on any world size — replays exactly the same samples.
+`Prefetcher` reads the next steps' batches on a background thread while the current one trains.
 """
 from __future__ import annotations
+
+import queue
+import threading
 
 import numpy as np
 import torch
@@ -42,6 +46,60 @@ class TrainBatches:
 
     def epoch_of(self, step: int) -> int:
         return step // self.batches_per_epoch
+
+
+class Prefetcher:
+    """`batches.micro_batches(step)` for steps start, start + 1, ... stop - 1, read by a background
+    thread at most `depth` steps ahead of the trainer (a bounded queue), pinned for a fast copy to
+    the GPU when `pin`. The data is a pure function of the step, so a resumed run prefetches from its
+    resume step and trains on exactly the batches an unprefetched run would. depth 0: no thread."""
+
+    def __init__(self, batches: TrainBatches, start: int, stop: int, depth: int, pin: bool = False):
+        self.batches, self.next_step, self.pin = batches, start, pin
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        self._stopped = threading.Event()
+        self._thread = None
+        if depth > 0 and start < stop:
+            self._thread = threading.Thread(target=self._read, args=(start, stop), daemon=True,
+                                            name="batch-prefetch")
+            self._thread.start()
+
+    def _load(self, step: int) -> list[torch.Tensor]:
+        micro = self.batches.micro_batches(step)
+        return [b.pin_memory() for b in micro] if self.pin else micro
+
+    def _read(self, start: int, stop: int) -> None:
+        for step in range(start, stop):
+            try:
+                item: object = self._load(step)
+            except Exception as exc:          # re-raised on the training thread by get()
+                item = exc
+            while not self._stopped.is_set():
+                try:
+                    self._queue.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if self._stopped.is_set() or isinstance(item, Exception):
+                return
+
+    def get(self, step: int) -> list[torch.Tensor]:
+        """This rank's micro-batches of `step`; steps must be asked for in order."""
+        if step != self.next_step:
+            raise RuntimeError(f"prefetcher asked for step {step}, expected step {self.next_step}")
+        self.next_step += 1
+        if self._thread is None:
+            return self._load(step)
+        item = self._queue.get()
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    def close(self) -> None:
+        """Stop the thread (it may be waiting to hand over a batch nobody will take)."""
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join()
 
 
 def eval_micro_batches(samples: TrainingSamples, max_samples: int, micro_batch: int,

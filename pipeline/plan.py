@@ -9,7 +9,7 @@ of a bf16 mixed-precision AdamW run under DeepSpeed:
   its gathered largest layer (4 bytes per parameter). DeepSpeed's ZeRO-3 estimate leaves out the
   16-bit gradient partition (its `grad_partitions_flat_buffer`); we count it.
 - activations in bytes per token per block, equal to what autograd saves for our block in bf16
-  with flash attention (also tested): 24h + 8f + 4a + 8, or 2h with activation checkpointing plus
+  with flash attention (also tested): 20h + 4h·kv/heads + 8f + 4a + 8, or 2h with activation checkpointing plus
   one block recomputed; the loss keeps fp32 log-probabilities (4V) and needs 8V more in backward.
 - DeepSpeed's gradient bucket, a fixed CUDA/NCCL overhead and a fragmentation margin.
 
@@ -168,7 +168,8 @@ def cpu_per_node(params: float, largest_layer: int, zero: int, offloaded_per_ran
 def activation_bytes_per_token(cfg: ModelConfig, seq_len: int, tp: int = 1, flash: bool = True) -> float:
     """Bytes autograd keeps per token for one transformer block (bf16, no checkpointing)."""
     h, f, a = cfg.dim, cfg.hidden_dim, cfg.n_heads
-    split = 8 * h + 8 * f + 4 * a + (0 if flash else 2 * a * seq_len)
+    kv_share = cfg.kv_heads / cfg.n_heads           # k and v are saved at their own (grouped) width
+    split = 4 * h + 4 * h * kv_share + 8 * f + 4 * a + (0 if flash else 2 * a * seq_len)
     return 16 * h + split / tp + 8
 
 

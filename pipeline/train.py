@@ -22,11 +22,11 @@ import torch
 
 from common.atomic import write_text
 from common.config import ConfigError, dump_yaml, load_config, to_dict
-from dataprep.packed import PackedFormatError
+from dataprep.packed import PackedFormatError, TrainingSamples
 from pipeline import checkpoint, dist, mixture
 from pipeline.config import EXIT_DIVERGED, EXIT_REQUEUE, TrainConfig
 from pipeline.watchdog import StepWatchdog
-from pipeline.data import TrainBatches, eval_micro_batches
+from pipeline.data import Prefetcher, TrainBatches, eval_micro_batches
 from pipeline.engines.base import TrainEngine
 from pipeline.engines.factory import build_engine
 from pipeline.guard import LossGuard, TrainingDiverged, install_nan_faults
@@ -53,6 +53,12 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def end_of_document_id(samples: TrainingSamples | mixture.BlendedSamples) -> int:
+    """The id that ends every document in the packed stream (a blend's sources share one tokenizer)."""
+    first = samples.sources[0] if isinstance(samples, mixture.BlendedSamples) else samples
+    return first.corpus.eos_id
 
 
 class Trainer:
@@ -101,7 +107,8 @@ class Trainer:
             print(f"model: {cfg.model.num_params():,} parameters ({cfg.model.num_params(embeddings=False):,} "
                   f"without embeddings), {cfg.model.flops_per_token(cfg.data.seq_len):.4g} training FLOPs/token "
                   f"at seq_len {cfg.data.seq_len}; {self.world} ranks", flush=True)
-        self.engine: TrainEngine = build_engine(cfg, model)
+        eos_id = end_of_document_id(train_samples) if cfg.data.document_mask else None
+        self.engine: TrainEngine = build_engine(cfg, model, eos_id)
         self.batches = TrainBatches(train_samples, cfg.parallel.global_batch, cfg.parallel.micro_batch,
                                     self.engine.dp_rank, self.engine.dp_size, cfg.data.data_seed)
         self.step = self.resume()
@@ -175,11 +182,12 @@ class Trainer:
         cfg, last_saved = self.cfg, self.step
         first_step, loop_started = self.step, time.perf_counter()
         self.watchdog = StepWatchdog(cfg.hang, self.rank)
+        loader = Prefetcher(self.batches, self.step - self.data_start, cfg.train.steps - self.data_start,
+                            cfg.data.prefetch, torch.cuda.is_available())
         while self.step < cfg.train.steps:
             lr = self.engine.lr()
             started = time.perf_counter()
-            loss = self.engine.train_step(self.batches.micro_batches(self.step - self.data_start),
-                                          accept=self.guard.accepts)
+            loss = self.engine.train_step(loader.get(self.step - self.data_start), accept=self.guard.accepts)
             elapsed = time.perf_counter() - started
             skipped = self.guard.after_step(loss, self.engine.step_applied())
             self.watchdog.beat()
@@ -217,8 +225,10 @@ class Trainer:
                 if self.rank == 0:
                     print(f"stopped by signal at step {self.step}; checkpoint saved, exiting {EXIT_REQUEUE}",
                           flush=True)
+                loader.close()
                 self.metrics.finish()
                 return EXIT_REQUEUE
+        loader.close()
         if last_saved != self.step:        # resumed a finished run with no final checkpoint
             self.save()
         self.metrics.finish()

@@ -28,15 +28,20 @@ from pipeline.model import Transformer  # noqa: E402
 from pipeline.parallel.consolidate import full_state_dict, load_into_model  # noqa: E402
 from pipeline.parallel.layout import ProcessGroups, check_layout  # noqa: E402
 
+EOS = 2
+
 
 def global_batch(step: int, cfg: TrainConfig) -> torch.Tensor:
     """Arithmetic token sequences from a seeded start and stride: learnable, so the loss falls fast
-    and weight differences between layouts show in the loss curve."""
+    and weight differences between layouts show in the loss curve. Each row has an end-of-document
+    token at a seeded place, so document masking (on by default) splits every sample in two."""
     generator = torch.Generator().manual_seed(1000 + step)
     shape = (cfg.parallel.global_batch, 1)
     start = torch.randint(0, cfg.model.vocab_size, shape, generator=generator)
     stride = torch.randint(1, 4, shape, generator=generator)
-    return (start + stride * torch.arange(cfg.data.seq_len + 1)) % cfg.model.vocab_size
+    tokens = (start + stride * torch.arange(cfg.data.seq_len + 1)) % cfg.model.vocab_size
+    boundary = torch.randint(2, cfg.data.seq_len - 1, shape, generator=generator)
+    return tokens.scatter(1, boundary, EOS)
 
 
 def main() -> None:
@@ -53,7 +58,7 @@ def main() -> None:
     model = Transformer(cfg.model)
     if args.init:
         load_into_model(model, args.init)
-    engine = build_engine(cfg, model)
+    engine = build_engine(cfg, model, EOS if cfg.data.document_mask else None)
     groups = engine.groups or ProcessGroups(topology)     # pure data parallelism has none of ours
     per_rank = cfg.parallel.global_batch // engine.dp_size
     held = probe_gradients(engine)

@@ -18,7 +18,7 @@ from pipeline import cli
 from pipeline import plan
 from pipeline.config import ModelConfig
 from pipeline.hardware import GPUS, peak_flops
-from pipeline.model import Transformer, TransformerBlock
+from pipeline.model import Rotary, Transformer, TransformerBlock
 
 GIB = 2**30
 # (total params, largest layer, GPUs per node, nodes): 3M to 70B, one GPU to a multi-node job.
@@ -115,9 +115,11 @@ def test_activation_formula_equals_what_autograd_saves(kv_heads):
     seq = 32
     cfg = ModelConfig(vocab_size=300, dim=64, n_layers=2, n_heads=4, n_kv_heads=kv_heads, max_seq_len=seq)
     block = TransformerBlock(cfg).to(torch.bfloat16)
+    cos, sin = Rotary(cfg)(seq)
     per_block = plan.activation_bytes_per_token(cfg, seq)
     got = saved_bytes_per_token(
-        block, lambda b: block(torch.randn(b, seq, cfg.dim, dtype=torch.bfloat16, requires_grad=True)), seq)
+        block, lambda b: block(torch.randn(b, seq, cfg.dim, dtype=torch.bfloat16, requires_grad=True), cos, sin),
+        seq)
     assert got == per_block
 
     model = Transformer(cfg).to(torch.bfloat16).train()

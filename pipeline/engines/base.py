@@ -37,6 +37,8 @@ import torch
 from pipeline import dist
 from pipeline.config import TrainConfig
 from pipeline.ds_config import build_ds_config
+from pipeline.kernels import check_liger, compile_blocks, use_liger
+from pipeline.model import document_positions
 from pipeline.parallel.consolidate import full_state_dict
 from pipeline.parallel.layout import ProcessGroups
 from pipeline.schedule import make_scheduler
@@ -75,23 +77,35 @@ class DeepSpeedBase:
     """A `deepspeed.initialize`d module with what every engine does the same way: learning rate,
     checkpoint files, consolidation and means over all ranks. Subclasses own the step itself."""
 
-    def __init__(self, cfg: TrainConfig, module: torch.nn.Module, groups: ProcessGroups | None, mpu: Any = None):
+    def __init__(self, cfg: TrainConfig, module: torch.nn.Module, groups: ProcessGroups | None, mpu: Any = None,
+                 eos_id: int | None = None):
         """`groups`: the tp/pp layout's process groups (None for pure data parallelism); `mpu`: what
-        DeepSpeed is told about them (a PipelineModule carries its own topology instead)."""
+        DeepSpeed is told about them (a PipelineModule carries its own topology instead); `eos_id`:
+        the end-of-document token attention must not look across (None: no document masking)."""
         import deepspeed
 
-        self.cfg, self.groups = cfg, groups
+        self.cfg, self.groups, self.eos_id = cfg, groups, eos_id
         self.zero_stage = cfg.parallel.zero_stage
+        if cfg.train.liger_kernels:
+            check_liger(self.zero_stage)
         self.ds, _, _, _ = deepspeed.initialize(
             model=module, model_parameters=param_groups(module, cfg.optim.weight_decay),
             config=build_ds_config(cfg, dist.world_size()),
             lr_scheduler=lambda optimizer: make_scheduler(optimizer, cfg.optim, cfg.train.steps), mpu=mpu)
         self.device = self.ds.device
         self._applied = True
+        if cfg.train.liger_kernels:
+            use_liger(self.ds.module)
+        if cfg.train.compile:
+            compile_blocks(self.ds.module)
         if groups is None:
             self.dp_rank, self.dp_size = dist.rank(), dist.world_size()
         else:
             self.dp_rank, self.dp_size = groups.get_data_parallel_rank(), groups.get_data_parallel_world_size()
+
+    def _positions(self, inputs: torch.Tensor) -> torch.Tensor | None:
+        """Each input token's position inside its document, or None without document masking."""
+        return None if self.eos_id is None else document_positions(inputs, self.eos_id)
 
     def _global_mean(self, total: torch.Tensor, count: int) -> float:
         both = torch.stack([total, torch.tensor(float(count), dtype=torch.float64, device=self.device)])

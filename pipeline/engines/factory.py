@@ -10,12 +10,14 @@ from pipeline.model import Transformer
 from pipeline.parallel.layout import ProcessGroups, check_layout
 
 
-def build_engine(cfg: TrainConfig, model: Transformer) -> TrainEngine:
+def build_engine(cfg: TrainConfig, model: Transformer, eos_id: int | None = None) -> TrainEngine:
     """pp > 1: PipelineParallelEngine; otherwise ZeroEngine, given our process groups when tp > 1
-    (AutoTP). Pure data parallelism creates no groups of ours: DeepSpeed's world is the data group."""
+    (AutoTP). Pure data parallelism creates no groups of ours: DeepSpeed's world is the data group.
+    `eos_id`: the corpus's end-of-document id when data.document_mask is on (attention and positions
+    restart after it), else None."""
     if cfg.parallel.tp == 1 and cfg.parallel.pp == 1:
-        return ZeroEngine(cfg, model)
+        return ZeroEngine(cfg, model, eos_id=eos_id)
     groups = ProcessGroups(check_layout(cfg.parallel, cfg.model, dist.world_size()))
     if cfg.parallel.pp > 1:
-        return PipelineParallelEngine(cfg, model, groups)
-    return ZeroEngine(cfg, model, groups)
+        return PipelineParallelEngine(cfg, model, groups, eos_id)
+    return ZeroEngine(cfg, model, groups, eos_id)

@@ -15,18 +15,24 @@ from pipeline.parallel.stages import build_pipeline_module, load_full_weights
 
 
 class PipelineParallelEngine(DeepSpeedBase):
-    def __init__(self, cfg: TrainConfig, model: Transformer, groups: ProcessGroups):
+    def __init__(self, cfg: TrainConfig, model: Transformer, groups: ProcessGroups, eos_id: int | None = None):
         """Each stage builds only its layers, then copies their weights out of `model`'s."""
         module = build_pipeline_module(cfg, groups)
         load_full_weights(module, model.state_dict(), cfg.model.n_layers, groups)
-        super().__init__(cfg, module, groups)
+        super().__init__(cfg, module, groups, eos_id=eos_id)
 
     def grad_norm(self) -> float | None:
         norm = self.ds.get_global_grad_norm()
         return None if norm is None else float(norm)
 
     def _pairs(self, micro_batches: list[torch.Tensor]):
-        return iter([(b[:, :-1].to(self.device), b[:, 1:].to(self.device)) for b in micro_batches])
+        """(inputs, labels) per micro-batch; inputs are (tokens, positions) under document masking."""
+        pairs = []
+        for batch in micro_batches:
+            tokens = batch[:, :-1].to(self.device)
+            positions = self._positions(tokens)
+            pairs.append((tokens if positions is None else (tokens, positions), batch[:, 1:].to(self.device)))
+        return iter(pairs)
 
     def train_step(self, micro_batches: list[torch.Tensor],
                    accept: Callable[[float], bool] = lambda loss: True) -> float:

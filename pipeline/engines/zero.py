@@ -21,16 +21,18 @@ from pipeline.parallel.layout import ProcessGroups
 class ZeroEngine(DeepSpeedBase):
     """Data parallel + ZeRO on the plain `Transformer`; `groups` only for tensor parallelism."""
 
-    def __init__(self, cfg: TrainConfig, model: Transformer, groups: ProcessGroups | None = None):
+    def __init__(self, cfg: TrainConfig, model: Transformer, groups: ProcessGroups | None = None,
+                 eos_id: int | None = None):
         model.activation_checkpointing = cfg.parallel.activation_checkpointing
-        super().__init__(cfg, model, groups, mpu=groups)
+        super().__init__(cfg, model, groups, mpu=groups, eos_id=eos_id)
         # DeepSpeed's plain fp32 path (no ZeRO) clips without keeping the norm: measure it ourselves.
         self._own_grad_norm = self.zero_stage == 0 and cfg.train.precision == "fp32"
         self._last_grad_norm: float | None = None
 
     def _loss(self, batch: torch.Tensor) -> torch.Tensor:
         batch = batch.to(self.device, non_blocking=True)
-        return self.ds(batch[:, :-1], batch[:, 1:])
+        inputs = batch[:, :-1]
+        return self.ds(inputs, batch[:, 1:], positions=self._positions(inputs))
 
     def train_step(self, micro_batches: list[torch.Tensor],
                    accept: Callable[[float], bool] = lambda loss: True) -> float:

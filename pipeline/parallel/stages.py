@@ -3,9 +3,14 @@
 Layer list (global indices; DeepSpeed names each stage's parameters by them):
 
     0          TokenEmbedding            (TiedLayerSpec "embed" when model.tie_embeddings)
-    1 .. L     TransformerBlock x L      (the model's own block; TensorParallelBlock when tp > 1)
+    1 .. L     StageBlock x L            (the model's own block; TensorParallelStageBlock when tp > 1)
     L + 1      FinalNorm
     L + 2      OutputHead                (or the tied "embed" module used as the head)
+
+With document masking (`data.document_mask`) the first stage is fed (tokens, positions) and every
+layer up to the final norm passes (hidden, positions) on: the int64 positions cross stage
+boundaries beside the activations (DeepSpeed sends no gradient for integer tensors), and each block
+looks its rotary rows up in one `Rotary` table per stage and builds the document mask from them.
 
 Stages are cut by counting blocks (`partition_method="type:<block class>"`), so the
 embedding rides with the first blocks and norm + head with the last ones. With tied embeddings
@@ -27,9 +32,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipeline.config import ModelConfig, TrainConfig
-from pipeline.model import RMSNorm, TransformerBlock, cross_entropy
+from pipeline.model import RMSNorm, Rotary, TransformerBlock, cross_entropy, document_mask, use_flex
 from pipeline.parallel.layout import ProcessGroups
 from pipeline.parallel.tensor import TensorParallelBlock, shard_dim
+
+
+Activations = torch.Tensor | tuple[torch.Tensor, torch.Tensor]    # hidden, or (hidden, positions)
 
 
 class TokenEmbedding(nn.Module):
@@ -37,8 +45,37 @@ class TokenEmbedding(nn.Module):
         super().__init__()
         self.tok_embeddings = nn.Embedding(cfg.vocab_size, cfg.dim)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.tok_embeddings(tokens)
+    def forward(self, inputs: Activations) -> Activations:
+        if isinstance(inputs, tuple):
+            tokens, positions = inputs
+            return self.tok_embeddings(tokens), positions
+        return self.tok_embeddings(inputs)
+
+
+class _StageInputs:
+    """A transformer block as a pipeline layer: one argument in, one out (hidden, or (hidden,
+    positions) under document masking), rotary rows from the stage's shared table."""
+
+    rotary: Rotary
+
+    def forward(self, inputs: Activations) -> Activations:
+        h, positions = inputs if isinstance(inputs, tuple) else (inputs, None)
+        cos, sin = self.rotary(h.shape[1], positions)
+        mask = None if positions is None else document_mask(positions, flex=use_flex(positions))
+        out = TransformerBlock.forward(self, h, cos, sin, mask)
+        return out if positions is None else (out, positions)
+
+
+class StageBlock(_StageInputs, TransformerBlock):
+    def __init__(self, cfg: ModelConfig, rotary: Rotary):
+        TransformerBlock.__init__(self, cfg)
+        self.rotary = rotary
+
+
+class TensorParallelStageBlock(_StageInputs, TensorParallelBlock):
+    def __init__(self, cfg: ModelConfig, rotary: Rotary, group, rank: int, size: int):
+        TensorParallelBlock.__init__(self, cfg, group, rank, size)
+        self.rotary = rotary
 
 
 class FinalNorm(nn.Module):
@@ -46,8 +83,8 @@ class FinalNorm(nn.Module):
         super().__init__()
         self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return self.norm(h)
+    def forward(self, inputs: Activations) -> torch.Tensor:
+        return self.norm(inputs[0] if isinstance(inputs, tuple) else inputs)
 
 
 class OutputHead(nn.Module):
@@ -74,11 +111,12 @@ def build_pipeline_module(cfg: TrainConfig, groups: ProcessGroups):
     from deepspeed.runtime.pipe.topology import PipeModelDataParallelTopology
 
     model, topology = cfg.model, groups.topology
+    rotary = Rotary(model)           # one table, shared by this stage's blocks
     if topology.tp > 1:
-        block = LayerSpec(TensorParallelBlock, model, groups.get_tensor_model_parallel_group(),
+        block = LayerSpec(TensorParallelStageBlock, model, rotary, groups.get_tensor_model_parallel_group(),
                           groups.get_tensor_model_parallel_rank(), topology.tp)
     else:
-        block = LayerSpec(TransformerBlock, model)
+        block = LayerSpec(StageBlock, model, rotary)
     block_type = block.typename.__name__
     if model.tie_embeddings:
         first = TiedLayerSpec("embed", TokenEmbedding, model, tied_weight_attr="tok_embeddings.weight")
