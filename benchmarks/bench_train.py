@@ -1,21 +1,28 @@
-"""DeepSpeed ZeRO-2 (our ZeroEngine) against plain PyTorch DDP: tokens/s on the same ranks, model and batch.
+"""Training speed on CPU ranks, side by side in one run: plain PyTorch DDP, our ZeroEngine (DeepSpeed
+ZeRO), the same with `train.compile`, and with document masking (`data.document_mask`).
 
-Both train the same Transformer on the same random token batches, fp32, AdamW, gradient clipping
-and the same gradient accumulation, inside the same processes (DDP and DeepSpeed take turns, two
-rounds each, so drift of a shared machine hits both). Reports the median step time of each and
-the ratio DeepSpeed / DDP in tokens/s (goal >= 0.9).
+All variants train the same Transformer on the same random token batches (one end-of-document token
+at a seeded place in every row, which only the masked variant acts on), fp32, AdamW, gradient
+clipping and the same gradient accumulation, inside the same processes. One round runs every
+variant once (warm-up steps, then timed steps; each variant builds its model and engine afresh);
+rounds alternate the order (forward, then reversed) so drift of a shared machine hits all alike.
+Per round it takes each variant's median step time; it reports per-round ratios and their median:
+ZeRO / DDP, compiled / eager and the masked run's cost.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_train.py --ranks 2 --dim 256 --layers 4 --seq 256
+    OMP_NUM_THREADS=1 python benchmarks/bench_train.py --ranks 2 --model configs/model/125m.yaml --seq 256
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import os
+import platform
 import statistics
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -23,40 +30,49 @@ import torch.multiprocessing as mp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from common.config import load_config  # noqa: E402
 from pipeline import dist  # noqa: E402
 from pipeline.config import ModelConfig, TrainConfig  # noqa: E402
 from pipeline.engines.base import param_groups  # noqa: E402
 from pipeline.engines.zero import ZeroEngine  # noqa: E402
 from pipeline.model import Transformer  # noqa: E402
 
+EOS = 2
+VARIANTS = ("ddp", "zero", "zero_compile", "zero_mask")
+
 
 def make_cfg(args: argparse.Namespace) -> TrainConfig:
     cfg = TrainConfig()
-    cfg.model = ModelConfig(vocab_size=args.vocab, dim=args.dim, n_layers=args.layers, n_heads=args.heads,
-                            max_seq_len=args.seq)
+    if args.model:
+        cfg.model = load_config(ModelConfig, args.model)
+    else:
+        cfg.model = ModelConfig(vocab_size=args.vocab, dim=args.dim, n_layers=args.layers, n_heads=args.heads,
+                                max_seq_len=args.seq)
     cfg.data.seq_len = args.seq
     cfg.parallel.zero_stage = args.zero
     cfg.parallel.micro_batch, cfg.parallel.global_batch = args.micro_batch, args.global_batch
     cfg.optim.warmup_steps = 0
     cfg.train.steps = 10**6
+    cfg.validate()
     return cfg
 
 
-def batches(args: argparse.Namespace, rank: int, ranks: int, step: int) -> list[torch.Tensor]:
+def batches(cfg: TrainConfig, rank: int, ranks: int, step: int) -> list[torch.Tensor]:
     gen = torch.Generator().manual_seed(step * 1000 + rank)
-    per_rank = args.global_batch // ranks
-    data = torch.randint(0, args.vocab, (per_rank, args.seq + 1), generator=gen)
-    return list(data.split(args.micro_batch))
+    per_rank = cfg.parallel.global_batch // ranks
+    data = torch.randint(3, cfg.model.vocab_size, (per_rank, cfg.data.seq_len + 1), generator=gen)
+    boundary = torch.randint(1, cfg.data.seq_len, (per_rank, 1), generator=gen)
+    return list(data.scatter(1, boundary, EOS).split(cfg.parallel.micro_batch))
 
 
-def time_ddp(cfg: TrainConfig, args: argparse.Namespace, rank: int, ranks: int, steps: int) -> list[float]:
+def time_ddp(cfg: TrainConfig, rank: int, ranks: int, steps: int) -> list[float]:
     torch.manual_seed(0)
     model = torch.nn.parallel.DistributedDataParallel(Transformer(cfg.model))
     optim = torch.optim.AdamW(param_groups(model.module, cfg.optim.weight_decay), lr=cfg.optim.lr,
                               betas=(cfg.optim.beta1, cfg.optim.beta2), eps=cfg.optim.eps, foreach=True)
     times = []
     for step in range(steps):
-        micro = batches(args, rank, ranks, step)
+        micro = batches(cfg, rank, ranks, step)
         started = time.perf_counter()
         for i, batch in enumerate(micro):
             last = i == len(micro) - 1           # all-reduce once, on the last micro-batch
@@ -70,16 +86,33 @@ def time_ddp(cfg: TrainConfig, args: argparse.Namespace, rank: int, ranks: int, 
     return times
 
 
-def time_deepspeed(cfg: TrainConfig, args: argparse.Namespace, rank: int, ranks: int, steps: int) -> list[float]:
+def time_zero(cfg: TrainConfig, rank: int, ranks: int, steps: int, compile_blocks: bool = False,
+              document_mask: bool = False) -> list[float]:
     torch.manual_seed(0)
-    engine = ZeroEngine(cfg, Transformer(cfg.model))
+    cfg.train.compile = compile_blocks
+    engine = ZeroEngine(cfg, Transformer(cfg.model), eos_id=EOS if document_mask else None)
     times = []
     for step in range(steps):
-        micro = batches(args, rank, ranks, step)
+        micro = batches(cfg, rank, ranks, step)
         started = time.perf_counter()
         engine.train_step(micro)
         times.append(time.perf_counter() - started)
+    engine.ds.destroy()
     return times
+
+
+def run_variant(name: str, cfg: TrainConfig, rank: int, ranks: int, steps: int) -> list[float]:
+    if name == "ddp":
+        return time_ddp(cfg, rank, ranks, steps)
+    return time_zero(cfg, rank, ranks, steps, compile_blocks=name == "zero_compile",
+                     document_mask=name == "zero_mask")
+
+
+def ratios(rounds: list[dict[str, float]], top: str, bottom: str) -> dict[str, object]:
+    """top/bottom tokens/s per round (= bottom/top step time), their median and range."""
+    per_round = [r[bottom] / r[top] for r in rounds]
+    return {"per_round": [round(x, 3) for x in per_round], "median": statistics.median(per_round),
+            "min": min(per_round), "max": max(per_round)}
 
 
 def worker(rank: int, ranks: int, port: int, args: argparse.Namespace, out: str) -> None:
@@ -88,20 +121,39 @@ def worker(rank: int, ranks: int, port: int, args: argparse.Namespace, out: str)
     torch.set_num_threads(args.threads)
     dist.init()
     cfg = make_cfg(args)
-    results: dict[str, list[float]] = {"ddp": [], "deepspeed": []}
+    variants = args.variants.split(",")
+    rounds: list[dict[str, float]] = []
+    started = time.perf_counter()
     try:
-        for _ in range(args.rounds):
-            for name, fn in (("ddp", time_ddp), ("deepspeed", time_deepspeed)):
+        for index in range(args.rounds):
+            medians = {}
+            for name in variants if index % 2 == 0 else variants[::-1]:
                 dist.barrier()
-                results[name] += fn(cfg, args, rank, ranks, args.warmup + args.steps)[args.warmup:]
+                times = run_variant(name, cfg, rank, ranks, args.warmup + args.steps)[args.warmup:]
+                medians[name] = statistics.median(times)
+                gc.collect()
+            rounds.append(medians)
+            if rank == 0:
+                print(f"round {index + 1}: " + ", ".join(f"{k} {1000 * v:.0f} ms" for k, v in medians.items()),
+                      flush=True)
     finally:
         dist.shutdown()
     if rank == 0:
-        tokens = args.global_batch * args.seq
-        summary = {name: {"median_step_ms": 1000 * statistics.median(t),
-                          "tokens_per_s": tokens / statistics.median(t)} for name, t in results.items()}
-        summary["ratio_deepspeed_over_ddp"] = summary["deepspeed"]["tokens_per_s"] / summary["ddp"]["tokens_per_s"]
-        summary["setup"] = {**vars(args), "params": cfg.model.num_params(), "torch": torch.__version__}
+        tokens = cfg.parallel.global_batch * cfg.data.seq_len
+        summary: dict[str, object] = {
+            name: {"median_step_ms": 1000 * statistics.median(r[name] for r in rounds),
+                   "tokens_per_s": tokens / statistics.median(r[name] for r in rounds)} for name in variants}
+        if {"ddp", "zero"} <= set(variants):
+            summary["zero_over_ddp"] = ratios(rounds, "ddp", "zero")
+        if {"zero", "zero_compile"} <= set(variants):
+            summary["compile_over_eager"] = ratios(rounds, "zero", "zero_compile")
+        if {"zero", "zero_mask"} <= set(variants):
+            summary["mask_over_unmasked"] = ratios(rounds, "zero", "zero_mask")
+        summary["rounds_ms"] = [{k: round(1000 * v, 1) for k, v in r.items()} for r in rounds]
+        summary["setup"] = {**vars(args), "params": cfg.model.num_params(), "torch": torch.__version__,
+                            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+                            "date": datetime.now(timezone.utc).isoformat(timespec="minutes"),
+                            "load_average": os.getloadavg(), "wall_s": time.perf_counter() - started}
         Path(out).write_text(json.dumps(summary, indent=2))
 
 
@@ -110,6 +162,7 @@ def main() -> None:
     parser.add_argument("--ranks", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per rank")
     parser.add_argument("--zero", type=int, default=2)
+    parser.add_argument("--model", help="model YAML (e.g. configs/model/125m.yaml); else the sizes below")
     parser.add_argument("--vocab", type=int, default=8192)
     parser.add_argument("--dim", type=int, default=256)
     parser.add_argument("--layers", type=int, default=4)
@@ -118,10 +171,14 @@ def main() -> None:
     parser.add_argument("--micro-batch", type=int, default=4)
     parser.add_argument("--global-batch", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (each runs every variant once)")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma list of {', '.join(VARIANTS)}")
     parser.add_argument("--out", default="bench_train.json")
     args = parser.parse_args()
+    unknown = set(args.variants.split(",")) - set(VARIANTS)
+    if unknown:
+        parser.error(f"unknown variants {sorted(unknown)}; choose from {', '.join(VARIANTS)}")
     os.environ.setdefault("DS_ACCELERATOR", "cpu")
     mp.spawn(worker, args=(args.ranks, dist.free_port(), args, args.out), nprocs=args.ranks, join=True)
     print(Path(args.out).read_text())

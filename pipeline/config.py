@@ -237,6 +237,11 @@ class TrainConfig:
     wandb: WandbConfig = dataclasses.field(default_factory=WandbConfig)
 
     def validate(self) -> None:
+        if self.parallel.zero_stage == 3 and (self.train.compile or self.train.liger_kernels):
+            # ZeRO-3 hands a module its weights only inside hooks around its own forward: compiled
+            # code sees the empty partitions, and the fused loss reads the head weight directly.
+            raise ConfigError("train.compile and train.liger_kernels cannot be combined with parallel.zero_stage=3; "
+                              "use ZeRO 1-2 or turn them off")
         if self.data.seq_len > self.model.max_seq_len:
             raise ConfigError(f"data.seq_len ({self.data.seq_len}) exceeds model.max_seq_len ({self.model.max_seq_len})")
         if self.guard.spike_factor and self.parallel.pp > 1:

@@ -25,9 +25,9 @@ def compile_blocks(module: nn.Module) -> int:
     return len(blocks)
 
 
-def check_liger(zero_stage: int) -> None:
-    """A ConfigError unless liger-kernel can run here (CUDA, the package, and not ZeRO-3, whose
-    partitioned head weight the fused loss cannot read outside the head's own forward)."""
+def check_liger() -> None:
+    """A ConfigError unless liger-kernel can run here (CUDA and the package; ZeRO-3 is refused by
+    `TrainConfig.validate`)."""
     if not torch.cuda.is_available():
         raise ConfigError("train.liger_kernels needs a CUDA GPU (liger-kernel's ops are Triton kernels); "
                           "set train.liger_kernels=false on CPU")
@@ -36,9 +36,6 @@ def check_liger(zero_stage: int) -> None:
     except ImportError as exc:
         raise ConfigError(f"train.liger_kernels needs the liger-kernel package ({exc}); "
                           f"`pip install liger-kernel` or set train.liger_kernels=false") from None
-    if zero_stage == 3:
-        raise ConfigError("train.liger_kernels cannot be combined with parallel.zero_stage=3 (the fused loss "
-                          "reads the partitioned head weight directly); use ZeRO 0-2 or turn it off")
 
 
 def _rotary(q: torch.Tensor, k: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):

@@ -1,13 +1,17 @@
 """Fast checks of the pieces under the training loop: DeepSpeed config, lr schedule, rank batching."""
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 import pytest
+import torch
 
 from common.config import ConfigError, load_config
 from dataprep.packed import PackedCorpus, TrainingSamples
 from pipeline.config import OptimConfig, TrainConfig
-from pipeline.data import TrainBatches, eval_micro_batches
+from pipeline.data import Prefetcher, TrainBatches, eval_micro_batches
 from pipeline.ds_config import build_ds_config
 from pipeline.schedule import lr_at
 from train_fixtures import write_corpus
@@ -68,3 +72,40 @@ def test_progress_line_says_step_loss_speed_and_eta():
     assert progress_line(record, 400, 3725.0) == ("step 120/400 | loss 6.2134 | lr 0.0003 | grad_norm 0.81 | "
                                                   "12,346 tokens/s | MFU 38.4% | val_loss 6.1000 | ETA 1:02:05")
     assert "MFU" not in progress_line({**record, "mfu": None}, 400, None)
+
+
+class RecordingBatches:
+    """Stands in for TrainBatches: a step's batch is its number; records which thread read what."""
+
+    def __init__(self):
+        self.read: list[tuple[int, str]] = []
+
+    def micro_batches(self, step: int) -> list[torch.Tensor]:
+        self.read.append((step, threading.current_thread().name))
+        return [torch.full((1, 3), step)]
+
+
+def test_prefetcher_reads_ahead_on_another_thread_within_its_bound():
+    batches = RecordingBatches()
+    loader = Prefetcher(batches, start=5, stop=20, depth=2)
+    try:
+        assert loader.get(5)[0][0, 0] == 5
+        time.sleep(0.3)                       # let it run as far ahead as the queue allows
+        # steps 6 and 7 queued, 8 read and waiting for room: never more than depth + 1 ahead
+        assert [s for s, _ in batches.read] == [5, 6, 7, 8]
+        assert {t for _, t in batches.read} == {"batch-prefetch"}
+        assert [int(loader.get(s)[0][0, 0]) for s in range(6, 12)] == list(range(6, 12))
+        with pytest.raises(RuntimeError, match="expected step 12"):
+            loader.get(13)
+    finally:
+        loader.close()
+
+
+def test_prefetched_batches_equal_direct_reads_from_a_resumed_step(tmp_path):
+    samples = TrainingSamples(PackedCorpus(write_corpus(tmp_path, n_train=60, n_val=8)), 16)
+    batches = TrainBatches(samples, 8, 2, 1, 2, seed=3)
+    loader = Prefetcher(batches, start=3, stop=3 + 2 * batches.batches_per_epoch, depth=2)   # crosses epochs
+    direct = TrainBatches(samples, 8, 2, 1, 2, seed=3)
+    for step in range(3, 3 + 2 * batches.batches_per_epoch):
+        assert all(torch.equal(a, b) for a, b in zip(loader.get(step), direct.micro_batches(step)))
+    loader.close()

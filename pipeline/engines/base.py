@@ -87,7 +87,7 @@ class DeepSpeedBase:
         self.cfg, self.groups, self.eos_id = cfg, groups, eos_id
         self.zero_stage = cfg.parallel.zero_stage
         if cfg.train.liger_kernels:
-            check_liger(self.zero_stage)
+            check_liger()
         self.ds, _, _, _ = deepspeed.initialize(
             model=module, model_parameters=param_groups(module, cfg.optim.weight_decay),
             config=build_ds_config(cfg, dist.world_size()),
