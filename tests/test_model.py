@@ -103,6 +103,7 @@ def test_a_token_does_not_see_the_previous_document():
     assert (logits(first, False) - logits(other, False)).abs().max() > 1e-2
 
 
+@pytest.mark.filterwarnings("ignore:flex_attention called without torch.compile")
 def test_flex_attention_document_mask_equals_the_dense_mask():
     """The GPU path (FlexAttention BlockMask) computes the same attention as SDPA with the boolean
     mask; run here with FlexAttention's eager implementation."""
