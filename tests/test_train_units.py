@@ -109,3 +109,14 @@ def test_prefetched_batches_equal_direct_reads_from_a_resumed_step(tmp_path):
     for step in range(3, 3 + 2 * batches.batches_per_epoch):
         assert all(torch.equal(a, b) for a, b in zip(loader.get(step), direct.micro_batches(step)))
     loader.close()
+
+
+def test_compile_and_liger_are_refused_where_they_cannot_work():
+    with pytest.raises(ConfigError, match="cannot be combined with parallel.zero_stage=3"):
+        cfg_with("train.compile=true", "parallel.zero_stage=3")
+    cfg_with("train.compile=true", "parallel.zero_stage=2")
+    from pipeline.kernels import check_liger
+
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="train.liger_kernels needs a CUDA GPU"):
+            check_liger()
