@@ -108,11 +108,26 @@ def run_variant(name: str, cfg: TrainConfig, rank: int, ranks: int, steps: int) 
                      document_mask=name == "zero_mask")
 
 
-def ratios(rounds: list[dict[str, float]], top: str, bottom: str) -> dict[str, object]:
-    """top/bottom tokens/s per round (= bottom/top step time), their median and range."""
-    per_round = [r[bottom] / r[top] for r in rounds]
+def speedup(rounds: list[dict[str, float]], variant: str, baseline: str) -> dict[str, object]:
+    """variant's tokens/s over baseline's (= baseline's step time over variant's) per round, with
+    median and range."""
+    per_round = [r[baseline] / r[variant] for r in rounds]
     return {"per_round": [round(x, 3) for x in per_round], "median": statistics.median(per_round),
             "min": min(per_round), "max": max(per_round)}
+
+
+def summarize(rounds: list[dict[str, float]], tokens_per_step: int) -> dict[str, object]:
+    """Median step time and tokens/s of every variant, and the per-round ratios the issue asks for."""
+    names = list(rounds[0])
+    summary: dict[str, object] = {
+        name: {"median_step_ms": 1000 * statistics.median(r[name] for r in rounds),
+               "tokens_per_s": tokens_per_step / statistics.median(r[name] for r in rounds)} for name in names}
+    for key, variant, baseline in (("zero_over_ddp", "zero", "ddp"), ("compile_over_eager", "zero_compile", "zero"),
+                                   ("mask_over_unmasked", "zero_mask", "zero")):
+        if variant in names and baseline in names:
+            summary[key] = speedup(rounds, variant, baseline)
+    summary["rounds_ms"] = [{k: round(1000 * v, 1) for k, v in r.items()} for r in rounds]
+    return summary
 
 
 def worker(rank: int, ranks: int, port: int, args: argparse.Namespace, out: str) -> None:
@@ -139,17 +154,7 @@ def worker(rank: int, ranks: int, port: int, args: argparse.Namespace, out: str)
     finally:
         dist.shutdown()
     if rank == 0:
-        tokens = cfg.parallel.global_batch * cfg.data.seq_len
-        summary: dict[str, object] = {
-            name: {"median_step_ms": 1000 * statistics.median(r[name] for r in rounds),
-                   "tokens_per_s": tokens / statistics.median(r[name] for r in rounds)} for name in variants}
-        if {"ddp", "zero"} <= set(variants):
-            summary["zero_over_ddp"] = ratios(rounds, "ddp", "zero")
-        if {"zero", "zero_compile"} <= set(variants):
-            summary["compile_over_eager"] = ratios(rounds, "zero", "zero_compile")
-        if {"zero", "zero_mask"} <= set(variants):
-            summary["mask_over_unmasked"] = ratios(rounds, "zero", "zero_mask")
-        summary["rounds_ms"] = [{k: round(1000 * v, 1) for k, v in r.items()} for r in rounds]
+        summary = summarize(rounds, cfg.parallel.global_batch * cfg.data.seq_len)
         summary["setup"] = {**vars(args), "params": cfg.model.num_params(), "torch": torch.__version__,
                             "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
                             "date": datetime.now(timezone.utc).isoformat(timespec="minutes"),
@@ -175,7 +180,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (each runs every variant once)")
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma list of {', '.join(VARIANTS)}")
     parser.add_argument("--out", default="bench_train.json")
+    parser.add_argument("--summarize", metavar="JSON",
+                        help="recompute the summary of an earlier run's JSON (its rounds_ms) and rewrite it")
     args = parser.parse_args()
+    if args.summarize:
+        earlier = json.loads(Path(args.summarize).read_text())
+        setup = earlier["setup"]
+        rounds = [{k: v / 1000 for k, v in r.items()} for r in earlier["rounds_ms"]]
+        summary = {**summarize(rounds, setup["global_batch"] * setup["seq"]), "setup": setup}
+        Path(args.summarize).write_text(json.dumps(summary, indent=2))
+        print(json.dumps(summary, indent=2))
+        return
     unknown = set(args.variants.split(",")) - set(VARIANTS)
     if unknown:
         parser.error(f"unknown variants {sorted(unknown)}; choose from {', '.join(VARIANTS)}")
