@@ -113,11 +113,14 @@ def _flex_document_mask(positions: torch.Tensor):
     return create_block_mask(same_document, batch, None, seq, seq, device=positions.device)
 
 
+_HAS_FLEX = importlib.util.find_spec("torch.nn.attention.flex_attention") is not None
+
+
 def use_flex(positions: torch.Tensor) -> bool:
     """FlexAttention for document masks on CUDA (a fused kernel that skips masked-out blocks);
     SDPA with a boolean mask elsewhere (FlexAttention on CPU materialises the scores) and on
     torch builds without it."""
-    return positions.is_cuda and importlib.util.find_spec("torch.nn.attention.flex_attention") is not None
+    return positions.is_cuda and _HAS_FLEX
 
 
 @functools.cache
