@@ -168,6 +168,7 @@ class MetricsLogger:
             self.wandb_run = wandb.init(
                 project=cfg.wandb.project, entity=cfg.wandb.entity, name=cfg.wandb.name or self.run_dir.name,
                 id=self.run_id, resume="allow", dir=str(self.run_dir), mode=mode, config=to_dict(cfg),
+                reinit="finish_previous",          # a run left open in this process must not receive these steps
                 settings=wandb.Settings(quiet=True, console="off"))
 
     def log(self, record: dict[str, Any]) -> None:
