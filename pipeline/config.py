@@ -95,6 +95,7 @@ class RunConfig:
 class DataSource:
     path: str                       # a packed directory (`dataprep pack`), e.g. one per domain
     weight: float                   # relative share of the training samples drawn from it
+    name: str = ""                  # its validation loss is logged as val_loss/<name>; "" = the directory's name
 
 
 @dataclasses.dataclass

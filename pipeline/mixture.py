@@ -20,6 +20,8 @@ import hashlib
 import json
 from typing import Callable
 
+from pathlib import Path
+
 import numpy as np
 
 from common.config import ConfigError
@@ -132,8 +134,13 @@ def load(cfg: TrainConfig, split: str) -> TrainingSamples | BlendedSamples | InO
     kept = [(s, samples) for s, samples in zip(cfg.data.sources, loaded) if len(samples)]
     if not kept:
         return None
-    blend = BlendedSamples([k[1] for k in kept], [k[0].weight for k in kept], [k[0].path for k in kept])
+    blend = BlendedSamples([k[1] for k in kept], [k[0].weight for k in kept], [source_name(k[0]) for k in kept])
     return blend if split == "train" else InOrder(blend, cfg.data.data_seed)
+
+
+def source_name(source) -> str:
+    """The name a source's metrics carry (val_loss/<name>): its own, else its directory's."""
+    return source.name or Path(source.path).name
 
 
 def data_fingerprint(cfg: TrainConfig, single: Callable[[TrainConfig, dict], dict]) -> dict:

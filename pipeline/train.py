@@ -176,7 +176,15 @@ class Trainer:
         if not batches:
             return {}
         loss = self.engine.eval_loss(batches)
-        return {"val_loss": loss, "val_ppl": perplexity(loss)}
+        out = {"val_loss": loss, "val_ppl": perplexity(loss)}
+        if isinstance(self.val_samples, mixture.InOrder):      # a blend: each source's own loss beside it
+            blend = self.val_samples.blend
+            for name, source in zip(blend.names, blend.sources):
+                own = eval_micro_batches(source, cfg.train.eval_batches * cfg.parallel.global_batch,
+                                         cfg.parallel.micro_batch, self.engine.dp_rank, self.engine.dp_size)
+                if own:
+                    out[f"val_loss/{name}"] = self.engine.eval_loss(own)
+        return out
 
     def run(self) -> int:
         cfg, last_saved = self.cfg, self.step

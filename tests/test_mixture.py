@@ -85,3 +85,25 @@ def test_fingerprint_covers_weights_and_tokenizers_must_agree(tmp_path):
                                  checkpoint.data_fingerprint)
     with pytest.raises(ConfigError, match=r"data.sources\[0\].weight must be > 0"):
         load_config(TrainConfig, "configs/train/tiny_cpu.yaml", [f"data.sources=[{{path: {tmp_path}, weight: 0}}]"])
+
+
+@pytest.mark.slow
+def test_training_on_a_blend_logs_each_sources_validation_loss(tmp_path):
+    """Per-domain validation: a run on two sources logs val_loss/<name> for each (its own validation
+    split) beside the blend's val_loss, in metrics.jsonl and so in W&B."""
+    from train_fixtures import tiny_overrides, train
+
+    from pipeline.metrics import read_metrics
+
+    easy = write_corpus(tmp_path / "easy", n_train=200, n_val=20, seed=1)
+    hard = write_corpus(tmp_path / "hard", n_train=200, n_val=20, seed=2)
+    run = tmp_path / "run"
+    overrides = tiny_overrides(easy, run, **{"train.steps": 6, "train.eval_every": 3})
+    overrides.append(f"data.sources=[{{path: {easy}, weight: 0.7, name: news}}, {{path: {hard}, weight: 0.3}}]")
+    assert train(overrides, 1, tmp_path) == [0]
+    evals = [r for r in read_metrics(run / "metrics.jsonl") if "val_loss" in r]
+    assert [r["step"] for r in evals] == [3, 6]
+    for r in evals:
+        assert {"val_loss/news", "val_loss/hard"} <= set(r), r
+        assert 0 < r["val_loss/news"] < 20 and 0 < r["val_loss/hard"] < 20
+        assert r["val_loss/news"] != r["val_loss/hard"], r
