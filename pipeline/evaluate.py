@@ -101,7 +101,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="a directory of lm-eval task YAML files (repeatable), e.g. for local C-Eval/CMMLU/MMLU")
     parser.add_argument("--limit", type=int, help="score only the first N items of each task")
     parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--run-dir", help="the training run directory: the results also go to its W&B run "
+                                          "(summary keys eval/<task>/<metric>)")
     parser.set_defaults(func=run_eval)
+
+
+def log_to_wandb(run_dir: Path, results: dict[str, dict[str, float]]) -> str:
+    """Add the results to the training run's W&B run (its id in run_dir/wandb_run_id) as summary
+    values; offline or online as the training run was (WANDB_MODE, else a login). Returns the id."""
+    import wandb
+
+    from pipeline.metrics import wandb_mode, wandb_run_id
+
+    if not (run_dir / "wandb_run_id").is_file():
+        raise ConfigError(f"--run-dir {run_dir}: no wandb_run_id there (not a training run directory)")
+    run_id = wandb_run_id(run_dir)
+    run = wandb.init(id=run_id, resume="allow", dir=str(run_dir), mode=wandb_mode("auto"), reinit="finish_previous",
+                     settings=wandb.Settings(quiet=True, console="off"))
+    run.summary.update({f"eval/{task}/{name}": value for task, metrics in results.items()
+                        for name, value in metrics.items()})
+    run.finish()
+    return run_id
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -116,4 +136,6 @@ def run_eval(args: argparse.Namespace) -> int:
     for task, metrics in sorted(results.items()):
         print(f"{task}: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(metrics.items())))
     print(f"results: {target}", file=sys.stderr)
+    if args.run_dir:
+        print(f"W&B run {log_to_wandb(Path(args.run_dir), results)}: summary eval/<task>/<metric>", file=sys.stderr)
     return 0

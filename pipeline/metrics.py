@@ -134,7 +134,7 @@ def offline_logged_through(run_dir: Path, run_id: str) -> int:
     """The last step that earlier offline runs of `run_id` under run_dir hold: what a crashed run
     really wrote, which a SIGKILL cuts short of what it logged (W&B's unflushed records are lost)."""
     last = 0
-    for log in (run_dir / "wandb").glob(f"offline-run-*-{run_id}/run-{run_id}.wandb"):
+    for log in (run_dir / "wandb").glob(f"offline-run-*-{run_id}*/run-{run_id}.wandb"):
         for record in wandb_records(log):
             if record.WhichOneof("record_type") == "history":
                 last = max([last] + [int(json.loads(item.value_json)) for item in record.history.item

@@ -1,6 +1,7 @@
 """The rendered sbatch scripts: directives, quoting, and rejection of injected values (no cluster)."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -113,3 +114,19 @@ def test_gpu_cluster_knobs_render(tmp_path):
         _config(tmp_path, ["container.runtime=pyxis"])
     with pytest.raises(ConfigError, match="network"):
         _config(tmp_path, ["network.socket_ifname='ib0; rm -rf /'"])
+
+
+def test_pipeline_chain_renders_every_stage_and_the_eval_after_training(tmp_path):
+    """`pretrain submit-pipeline --dry-run`: data-prep steps, tokenizer, pack, training and, with
+    --eval-tasks, a consolidate + eval job that writes to the training run's W&B."""
+    done = subprocess.run([sys.executable, "-m", "pipeline.cli", "submit-pipeline", "--data-job",
+                           "configs/slurm/dataprep.yaml", "--tokenizer-config", "configs/tokenizer/sample.yaml",
+                           "--train-job", "configs/slurm/cpu_2node.yaml", "-o", str(tmp_path / "chain"),
+                           "--eval-tasks", "zhen_mc_en,zhen_mc_zh", "--dry-run"],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    stages = re.findall(r"^# ---- (\S+): ", done.stdout, flags=re.M)
+    assert stages[0] == "dataprep-plan" and stages[-4:] == ["tokenizer", "pack", "train", "eval"], stages
+    eval_script = done.stdout.split("# ---- eval: ")[1]
+    assert "consolidate" in eval_script and "--run-dir" in eval_script and "zhen_mc_en,zhen_mc_zh" in eval_script
+    assert "#SBATCH --requeue" in eval_script and not (tmp_path / "chain").exists()

@@ -1,7 +1,7 @@
 """`pretrain submit-pipeline`: raw text to a trained model as one chain of Slurm jobs, and
 `pretrain status` to follow it.
 
-    data-prep steps (job arrays) -> tokenizer training -> pack -> pretraining
+    data-prep steps (job arrays) -> tokenizer training -> pack -> pretraining [-> consolidate + eval]
 
 Each stage is its own job, queued with `--dependency=afterok:<previous>` and
 `--kill-on-invalid-dep=yes`, so a failure cancels what follows. A stage whose output is already
@@ -68,6 +68,14 @@ def plan_chain(args: argparse.Namespace) -> tuple[list[tuple[str, PreparedJob, P
     records = read_metrics(run / "metrics.jsonl") if (run / "metrics.jsonl").is_file() else []
     if not records or records[-1]["step"] < train.train.train.steps:      # else: trained to the end already
         steps.append(("train", train, run / "metrics.jsonl"))
+    model = root / "model"
+    if args.eval_tasks and not (model / "eval" / "results.json").is_file():
+        cli = [python, "-m", "pipeline.cli"]
+        script = (shlex.join([*cli, "consolidate", str(run), "-o", str(model)]) + " && " +
+                  shlex.join([*cli, "eval", str(model), "--tokenizer", str(tok), "--tasks", args.eval_tasks,
+                              "--run-dir", str(run)]))
+        steps.append(("eval", command_job(stage_settings, "eval", ["sh", "-c", script], root, args.train_job),
+                      model / "eval" / "results.json"))
     return steps, root, train_job
 
 
@@ -80,8 +88,9 @@ def submit_pipeline(args: argparse.Namespace) -> int:
     if not steps:
         print(f"every stage is complete already: {root}")
         return 0
-    if steps[-1][0] == "train":
-        preflight(train_cfg, steps[-1][1], data_ready=len(steps) == 1)    # nothing written before it passes
+    training = [job for stage, job, _ in steps if stage == "train"]
+    if training:
+        preflight(train_cfg, training[0], data_ready=steps[0][0] == "train")   # nothing written before it passes
     submitted: list[dict[str, str]] = []
     try:
         for stage, job, _ in steps:
@@ -152,6 +161,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                              ("-p", "pack_override", "pack"), ("-t", "train_override", "training")):
         parser.add_argument(flag, dest=dest, action="append", default=[], metavar="KEY=VALUE",
                             help=f"override of the {what} config (repeatable)")
+    parser.add_argument("--eval-tasks", default="",
+                        help="after training: consolidate, then `pretrain eval` these tasks (e.g. zhen_mc_en,zhen_mc_zh); "
+                             "results next to the model and in the run's W&B summary")
     parser.add_argument("--dry-run", action="store_true", help="print the scripts, write and submit nothing")
     parser.set_defaults(func=submit_pipeline)
     status = subparsers.add_parser("status", help="the jobs of a submit-pipeline chain and its training progress")
