@@ -19,6 +19,7 @@ import resource
 import secrets
 import string
 import struct
+import time
 from pathlib import Path
 from typing import Any
 
@@ -163,13 +164,27 @@ class MetricsLogger:
         # step once. (Online, W&B itself ignores steps below the resumed run's counter.)
         self.wandb_logged_through = offline_logged_through(self.run_dir, self.run_id) if mode == "offline" else 0
         if mode != "disabled":
-            import wandb
+            self.wandb_run = self._open_wandb(cfg, mode)
 
-            self.wandb_run = wandb.init(
-                project=cfg.wandb.project, entity=cfg.wandb.entity, name=cfg.wandb.name or self.run_dir.name,
-                id=self.run_id, resume="allow", dir=str(self.run_dir), mode=mode, config=to_dict(cfg),
-                reinit="finish_previous",          # a run left open in this process must not receive these steps
-                settings=wandb.Settings(quiet=True, console="off"))
+    def _open_wandb(self, cfg: TrainConfig, mode: str, attempts: int = 24, wait_s: float = 5.0):
+        """The run, resumed by id. A run that ended abruptly (the watchdog's exit, a kill) can leave
+        its W&B service process holding the id for a while on the same node ("run ID ... is in use");
+        the requeued run then waits for it rather than failing."""
+        import wandb
+
+        for attempt in range(attempts):
+            try:
+                return wandb.init(
+                    project=cfg.wandb.project, entity=cfg.wandb.entity, name=cfg.wandb.name or self.run_dir.name,
+                    id=self.run_id, resume="allow", dir=str(self.run_dir), mode=mode, config=to_dict(cfg),
+                    reinit="finish_previous",          # a run left open in this process must not receive these steps
+                    settings=wandb.Settings(quiet=True, console="off"))
+            except Exception as exc:               # W&B raises its own ServerResponseError
+                if "is in use" not in str(exc) or attempt == attempts - 1:
+                    raise
+                print(f"W&B run {self.run_id} is still held by the previous run's W&B process; retrying in "
+                      f"{wait_s:.0f} s", flush=True)
+                time.sleep(wait_s)
 
     def log(self, record: dict[str, Any]) -> None:
         if not self.enabled:

@@ -49,3 +49,30 @@ def test_eval_results_reach_the_training_runs_wandb_summary(tmp_path, monkeypatc
             if record.WhichOneof("record_type") == "summary":
                 summary.update({(item.key or "/".join(item.nested_key)): item.value_json for item in record.summary.update})
     assert summary.get("eval/zhen_mc_en/acc") == "0.35" and summary.get("eval/zhen_mc_zh/acc") == "0.3", summary
+
+
+def test_a_run_id_still_held_by_the_previous_runs_wandb_process_is_waited_for(tmp_path, monkeypatch):
+    """After an abrupt exit the W&B service can hold the run id for a while ("run ID ... is in use");
+    the requeued run retries instead of crashing. Other errors are raised at once."""
+    import wandb
+
+    calls = []
+
+    def busy_twice(**kwargs):
+        calls.append(kwargs["id"])
+        if len(calls) <= 2:
+            raise RuntimeError(f"run ID {kwargs['id']} is in use")
+        return "the run"
+
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    logger = _logger(tmp_path, resume_step=0)       # W&B opened by hand below
+    monkeypatch.setattr(wandb, "init", busy_twice)
+    cfg = TrainConfig()
+    assert logger._open_wandb(cfg, "offline", wait_s=0) == "the run" and len(calls) == 3
+    monkeypatch.setattr(wandb, "init", lambda **kwargs: (_ for _ in ()).throw(RuntimeError("bad key")))
+    try:
+        logger._open_wandb(cfg, "offline", wait_s=0)
+    except RuntimeError as exc:
+        assert "bad key" in str(exc)
+    else:
+        raise AssertionError("a non-retryable error must be raised")
