@@ -4,7 +4,9 @@ exits EXIT_HANG, so a stalled peer ends in a requeue instead of a job hanging to
 A stopped or hung rank cannot report itself; its peers notice, because they wait for it inside the
 next collective. Every rank runs the watchdog, so whichever rank is still alive fires first; the
 Slurm script judges the first failing rank's code (EXIT_HANG: requeue, resume from the last
-checkpoint), and srun ends the others.
+checkpoint), and srun ends the others. The watchdog arms at the first finished step: before it,
+ranks legitimately wait for each other (start-up, a W&B resume waiting for its run id), and the
+collective timeout (hang.collective_timeout_s) is what ends a stall there.
 """
 from __future__ import annotations
 
@@ -41,6 +43,8 @@ class StepWatchdog:
     def _watch(self) -> None:
         while True:
             time.sleep(min(1.0, self.min_s / 4))
+            if not self.durations:      # start-up: ranks arrive at the first step at different times
+                continue                # (a W&B resume can wait for its run id); the collective timeout covers it
             waited, limit = time.monotonic() - self.last, self.limit()
             if waited > limit:
                 print(f"watchdog (rank {self.rank}): no training step finished in {waited:.0f} s (limit {limit:.0f} s: "

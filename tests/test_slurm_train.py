@@ -181,7 +181,8 @@ def test_one_job_per_run_directory(slurm_cluster, tmp_path):
 
 def test_a_stopped_rank_is_detected_and_the_job_requeues_and_resumes(slurm_cluster, tmp_path):
     """SIGSTOP one rank mid-training: rank 0's step watchdog dumps its stacks and exits 86, the job
-    requeues itself and the resumed run finishes with every step once."""
+    requeues itself and the resumed run finishes with every step once and the losses of an
+    uninterrupted run."""
     steps = 40
     job_id, run_dir = _submit(slurm_cluster, tmp_path, **{"train.steps": steps, "checkpoint.every": 5,
                                                           "train.eval_every": 1000, "hang.watchdog_min_s": 10})
@@ -201,4 +202,10 @@ def test_a_stopped_rank_is_detected_and_the_job_requeues_and_resumes(slurm_clust
     assert "a rank's watchdog saw no step finish in time (exit 86)" in first and "requeueing" in first
     second = (run_dir / "logs" / f"restart-{job_id}-1.log").read_text()
     assert "training finished" in second, second
-    assert [m["step"] for m in _metrics(run_dir)] == list(range(1, steps + 1))
+    resumed = _metrics(run_dir)
+    assert [m["step"] for m in resumed] == list(range(1, steps + 1))
+    # the same job never interrupted: every loss equal, bit for bit
+    ref_id, ref_dir = _submit(slurm_cluster, tmp_path / "reference", **{"train.steps": steps, "checkpoint.every": 5,
+                                                                         "train.eval_every": 1000})
+    assert slurm_cluster.wait_job(ref_id, timeout=240) == "COMPLETED", _logs(ref_dir)
+    assert [m["loss"] for m in resumed] == [m["loss"] for m in _metrics(ref_dir)]

@@ -38,6 +38,11 @@ def test_a_stall_dumps_every_stack_and_exits_hang():
 def test_steps_that_keep_coming_do_not_fire_and_the_limit_follows_the_median():
     done = _run(0.2)
     assert done.returncode == 0 and "survived" in done.stdout, done.stderr
+    idle = subprocess.run([sys.executable, "-c", "import time\nfrom pipeline.config import HangConfig\n"
+                           "from pipeline.watchdog import StepWatchdog\n"
+                           "dog = StepWatchdog(HangConfig(watchdog_min_s=0.5))\ntime.sleep(2)\nprint('survived')"],
+                          cwd=REPO, env=base_env(), capture_output=True, text=True, timeout=60)
+    assert idle.returncode == 0 and "survived" in idle.stdout, idle.stderr     # not armed before a first step
     dog = StepWatchdog(HangConfig(watchdog_min_s=0.0, watchdog_factor=10.0))      # 0: no thread
     dog.durations.extend([2.0, 3.0, 100.0])
     assert dog.limit() == 30.0
