@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import faulthandler
 import os
+import signal
 import statistics
 import sys
 import threading
 import time
 from collections import deque
+from pathlib import Path
 
 from pipeline.config import EXIT_HANG, HangConfig
 
@@ -53,4 +55,18 @@ class StepWatchdog:
                       f"checkpoint)", file=sys.stderr, flush=True)
                 faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
                 sys.stderr.flush()
+                _end_children()
                 os._exit(EXIT_HANG)
+
+
+def _end_children() -> None:
+    """W&B's service runs as a child of this process. Left behind by os._exit it keeps the run id
+    ("run ID ... is in use") and the requeued run cannot resume its W&B run; end it first (its
+    unflushed records are lost, and the rerun sends those steps again)."""
+    me = str(os.getpid())
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if stat.read_text().rsplit(")", 1)[1].split()[1] == me:
+                os.kill(int(stat.parent.name), signal.SIGKILL)
+        except (OSError, IndexError, ValueError):
+            continue
