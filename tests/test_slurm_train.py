@@ -18,11 +18,11 @@ pytestmark = pytest.mark.slurm
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _submit(cluster, tmp_path: Path, **train: object) -> tuple[str, Path]:
+def _submit(cluster, tmp_path: Path, slurm: tuple[str, ...] = (), **train: object) -> tuple[str, Path]:
     run_dir = tmp_path / "run"
     overrides = tiny_overrides(write_corpus(tmp_path / "packed"), run_dir, **{"wandb.mode": "offline", **train})
     cmd = [sys.executable, "-m", "pipeline.cli", "submit", "--config", "configs/slurm/cpu_2node.yaml",
-           f"python={sys.executable}", f"workdir={REPO}", "time=5"]
+           f"python={sys.executable}", f"workdir={REPO}", "time=5", *slurm]
     for item in overrides:
         cmd += ["-t", item]
     done = subprocess.run(cmd, cwd=REPO, env=cluster.env, capture_output=True, text=True, timeout=60)
@@ -184,8 +184,9 @@ def test_a_stopped_rank_is_detected_and_the_job_requeues_and_resumes(slurm_clust
     requeues itself and the resumed run finishes with every step once and the losses of an
     uninterrupted run."""
     steps = 40
-    job_id, run_dir = _submit(slurm_cluster, tmp_path, **{"train.steps": steps, "checkpoint.every": 5,
-                                                          "train.eval_every": 1000, "hang.watchdog_min_s": 10})
+    no_wandb = ("env={WANDB_MODE: disabled}",)        # W&B's resume after a requeue is tested on its own
+    job_id, run_dir = _submit(slurm_cluster, tmp_path, no_wandb, **{"train.steps": steps, "checkpoint.every": 5,
+                                                                    "train.eval_every": 1000, "hang.watchdog_min_s": 10})
     deadline = time.monotonic() + 120
     while len(_metrics(run_dir)) < 8:
         assert time.monotonic() < deadline and slurm_cluster.job_state(job_id) in ("PENDING", "RUNNING"), _logs(run_dir)
@@ -205,7 +206,7 @@ def test_a_stopped_rank_is_detected_and_the_job_requeues_and_resumes(slurm_clust
     resumed = _metrics(run_dir)
     assert [m["step"] for m in resumed] == list(range(1, steps + 1))
     # the same job never interrupted: every loss equal, bit for bit
-    ref_id, ref_dir = _submit(slurm_cluster, tmp_path / "reference", **{"train.steps": steps, "checkpoint.every": 5,
-                                                                         "train.eval_every": 1000})
+    ref_id, ref_dir = _submit(slurm_cluster, tmp_path / "reference", no_wandb,
+                              **{"train.steps": steps, "checkpoint.every": 5, "train.eval_every": 1000})
     assert slurm_cluster.wait_job(ref_id, timeout=240) == "COMPLETED", _logs(ref_dir)
     assert [m["loss"] for m in resumed] == [m["loss"] for m in _metrics(ref_dir)]
