@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shlex
 import sys
 from pathlib import Path
@@ -24,7 +23,7 @@ from common.atomic import write_text
 from common.config import ConfigError, load_config
 from pipeline.launch.dataprep_jobs import DataprepJobConfig, prepare_dataprep
 from pipeline.launch.slurm import (JobSettings, PreparedJob, SlurmConfig, SubmitError, job_state, preflight,
-                                   prepare_training, render_template, sbatch_line, submit_prepared)
+                                   prepare_training, render_template, submit_prepared)
 from pipeline.metrics import read_metrics
 
 
