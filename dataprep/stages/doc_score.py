@@ -91,52 +91,16 @@ import numpy as np
 
 from common.config import ConfigError
 from dataprep.core import Document, Stage, StageStats
+from dataprep.learn import Logistic, is_holdout, lm_codes, load_npz, ngram_buckets, save_npz
 from dataprep.stages.normalize import detect_lang
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "resources" / "doc_quality.npz"
 LANGS = ("zh", "en")
 
-_MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
-_PRIME = np.uint64(0x9E3779B97F4A7C15)
-_MIX = np.uint64(0xBF58476D1CE4E5B9)
-_BOS, _EOS = 1, 2
 UNITS = ("char", "word")
-_WS_RE = re.compile(r"\s+")
-_DIGIT_RE = re.compile(r"\d")
 
 
 # ---- hashed character n-gram LM -------------------------------------------------------------
-
-_WORD_RE = re.compile(r"\w+|[^\w\s]")
-
-
-def lm_codes(text: str, unit: str = "char") -> np.ndarray:
-    """The units an LM sees, as codes: text lower-cased, every digit -> '0', whitespace runs -> one
-    space; then characters (code points) or words/punctuation marks (hashed), and an end mark (so
-    every counted context is followed by something)."""
-    norm = _DIGIT_RE.sub("0", _WS_RE.sub(" ", text.lower()).strip())
-    if unit == "word":
-        codes = np.array([zlib.crc32(w.encode("utf-8")) + 3 for w in _WORD_RE.findall(norm)], dtype=np.uint64)
-    else:
-        codes = np.frombuffer(norm.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-    return np.concatenate([codes, np.array([_EOS], dtype=np.uint64)])
-
-
-def ngram_buckets(codes: np.ndarray, order: int, bits: int) -> np.ndarray:
-    """[order, len(codes) + order - 1] table buckets: row k-1 holds the (k)-gram ending at each
-    position of the BOS-padded sequence (the same tuple always hashes to the same bucket)."""
-    padded = np.concatenate([np.full(order - 1, _BOS, dtype=np.uint64), codes])
-    n = len(padded)
-    out = np.empty((order, n), dtype=np.int64)
-    h = np.zeros(n, dtype=np.uint64)
-    for k in range(1, order + 1):
-        shifted = np.full(n, _BOS, dtype=np.uint64)
-        shifted[k - 1:] = padded[:n - k + 1]         # the char k-1 places back (BOS before the start)
-        h = (h ^ shifted) * _PRIME + np.uint64(k)
-        mixed = (h ^ (h >> np.uint64(31))) * _MIX
-        out[k - 1] = (mixed >> np.uint64(64 - bits)).astype(np.int64)
-    return out
-
 
 @dataclasses.dataclass
 class CharLM:
@@ -355,35 +319,6 @@ def lower_after_stop(text: str) -> float:
 # ---- classifier ----------------------------------------------------------------------------
 
 @dataclasses.dataclass
-class Logistic:
-    """Standardised logistic regression; P(good) = sigmoid(w . (x - mean) / std + b)."""
-    mean: np.ndarray
-    std: np.ndarray
-    weights: np.ndarray          # one per feature + the bias last
-
-    @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 50) -> "Logistic":
-        """Newton's method on the class-balanced, L2-regularised log loss."""
-        mean, std = x.mean(0), x.std(0) + 1e-6
-        z = np.hstack([(x - mean) / std, np.ones((len(x), 1))])
-        weight = np.where(y == 1, 0.5 / max(y.sum(), 1), 0.5 / max((1 - y).sum(), 1))
-        w = np.zeros(z.shape[1])
-        for _ in range(steps):
-            p = 1.0 / (1.0 + np.exp(-z @ w))
-            grad = z.T @ (weight * (p - y)) + l2 * w
-            hess = (z * (weight * p * (1 - p))[:, None]).T @ z + l2 * np.eye(len(w))
-            step = np.linalg.solve(hess, grad)
-            w -= step
-            if np.abs(step).max() < 1e-8:
-                break
-        return cls(mean, std, w)
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        z = (np.atleast_2d(x) - self.mean) / self.std
-        return 1.0 / (1.0 + np.exp(-(z @ self.weights[:-1] + self.weights[-1])))
-
-
-@dataclasses.dataclass
 class QualityModel:
     """Per language: clean char LM, commercial char LM, optional clean word LM, classifier."""
     good: dict[str, CharLM]
@@ -412,32 +347,27 @@ class QualityModel:
                 arrays.update(self.words[lang].arrays(f"{lang}.words"))
             arrays.update(self.good[lang].arrays(f"{lang}.good"))
             arrays.update(self.spam[lang].arrays(f"{lang}.spam"))
-            clf = self.clf[lang]
-            arrays.update({f"{lang}.clf.mean": clf.mean, f"{lang}.clf.std": clf.std,
-                           f"{lang}.clf.weights": clf.weights})
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
+            arrays.update(self.clf[lang].arrays(f"{lang}.clf"))
+        save_npz(path, arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> "QualityModel":
-        with np.load(path, allow_pickle=False) as data:
-            langs = [lang for lang in LANGS if f"{lang}.good.shape" in data]
-            model = cls({lang: CharLM.from_arrays(data, f"{lang}.good") for lang in langs},
-                        {lang: CharLM.from_arrays(data, f"{lang}.spam") for lang in langs},
-                        {lang: Logistic(data[f"{lang}.clf.mean"], data[f"{lang}.clf.std"],
-                                        data[f"{lang}.clf.weights"]) for lang in langs},
-                        {lang: CharLM.from_arrays(data, f"{lang}.words") for lang in langs
-                         if f"{lang}.words.shape" in data},
-                        str(data["recipe"]))
-            for lang in langs:
-                names = tuple(data[f"{lang}.features"].tolist())
-                unknown = [n for n in names if n not in ALL_FEATURES or (n in WORD_ONLY and lang not in model.words)]
-                if unknown or len(names) != len(model.clf[lang].mean):
-                    raise ConfigError(f"{path} was trained with {lang} features {list(names)}; this code cannot "
-                                      f"compute {unknown or 'that many'}: retrain it with `dataprep quality train`")
-                model.names[lang] = names
-            return model
+        data = load_npz(path, "dataprep quality train")
+        langs = [lang for lang in LANGS if f"{lang}.good.shape" in data]
+        model = cls({lang: CharLM.from_arrays(data, f"{lang}.good") for lang in langs},
+                    {lang: CharLM.from_arrays(data, f"{lang}.spam") for lang in langs},
+                    {lang: Logistic.from_arrays(data, f"{lang}.clf") for lang in langs},
+                    {lang: CharLM.from_arrays(data, f"{lang}.words") for lang in langs
+                     if f"{lang}.words.shape" in data},
+                    str(data["recipe"]))
+        for lang in langs:
+            names = tuple(data[f"{lang}.features"].tolist())
+            unknown = [n for n in names if n not in ALL_FEATURES or (n in WORD_ONLY and lang not in model.words)]
+            if unknown or len(names) != len(model.clf[lang].mean):
+                raise ConfigError(f"{path} was trained with {lang} features {list(names)}; this code cannot "
+                                  f"compute {unknown or 'that many'}: retrain it with `dataprep quality train`")
+            model.names[lang] = names
+        return model
 
 
 # ---- the stage -----------------------------------------------------------------------------
@@ -758,11 +688,6 @@ def excerpt(text: str, lang: str, rng: random.Random) -> str:
 ORDER = {"zh": 3, "en": 5}     # zh chars are morphemes: 3 chars ~ a word and a half; en 5 ~ a word
 BITS = {"good": 20, "spam": 16, "words": 18}
 WORD_LM = ("en",)              # a word bigram LM sees shuffled word chunks a 5-char LM misses; zh has no spaces
-
-
-def is_holdout(doc_id: str, frac: float) -> bool:
-    """Deterministic by id: the same documents are held out by training and by the benchmark."""
-    return zlib.crc32(doc_id.encode("utf-8")) % 1000 < frac * 1000
 
 
 def read_records(paths: Sequence[Path]) -> Iterator[tuple[str, str, str]]:
