@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "count": "dataprep.pack_cli",
     "export-megatron": "dataprep.pack_cli",
     "quality": "dataprep.stages.doc_score",
+    "domain": "dataprep.domain_train",
     "lines": "dataprep.stages.line_train",
     "clean-work": "dataprep.clean_work",
 }

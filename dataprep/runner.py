@@ -7,7 +7,7 @@ the units whose index % N == I, a unit being an input shard, a line-key bucket o
   plan       reduce  <out>/plan.json: the input shards (records [start, start+count) of a file)
                      and the settings hash (a rerun with other settings is refused), and
                      <out>/config.yaml: every setting that shapes the outputs, defaults included.
-  read       map     work/read/shard-K/: read + quarantine + size checks + normalise ->
+  read       map     work/read/shard-K/: read + quarantine + size checks + normalise + domain tag ->
                      docs.parquet, linecounts.parquet (normalised-line key -> #docs, for the
                      line cleaner), removed.jsonl, quarantine.jsonl, stats.json.
                      linecounts.parquet holds one row group per key bucket (hash of the key
@@ -63,7 +63,6 @@ import xxhash
 from common.atomic import atomic_write, clean_stale_tmp, write_json, write_text
 from common.config import ConfigError, to_dict
 from common.progress import progress
-from dataprep import domains
 from dataprep import steps as data_steps
 from dataprep import thresholds
 from dataprep.config import DataConfig
@@ -82,8 +81,8 @@ SHARD_STEPS = ("read", "filter", "write")      # map steps whose units are the i
 KILL_ENV = "DATAPREP_KILL_AT"      # test hook: "<step>:<shard>" SIGKILLs the run before that marker
 
 DOCS_SCHEMA = pa.schema([("id", pa.string()), ("text", pa.string()), ("source", pa.string()),
-                         ("line", pa.int64())])
-FILTERED_SCHEMA = pa.schema([*DOCS_SCHEMA, pa.field("lang", pa.string()), pa.field("domain", pa.string())])
+                         ("line", pa.int64()), ("domain", pa.string())])
+FILTERED_SCHEMA = pa.schema([*DOCS_SCHEMA, pa.field("lang", pa.string())])
 LINECOUNT_SCHEMA = pa.schema([("key", pa.string()), ("docs", pa.int64())])
 BUCKETED_SCHEMA = pa.schema([("bucket", pa.int32()), *LINECOUNT_SCHEMA])
 KEEP, EXACT, NEAR = 0, 1, 2
@@ -191,7 +190,8 @@ def _pipe(docs: Iterable[Document], stages: list[Stage], stats: list[StageStats]
 
 
 def _doc_row(doc: Document) -> dict[str, Any]:
-    return {"id": doc.id, "text": doc.text, "source": doc.source, "line": doc.meta.get("line", 0)}
+    return {"id": doc.id, "text": doc.text, "source": doc.source, "line": doc.meta.get("line", 0),
+            "domain": doc.meta["domain"]}
 
 
 # ---- steps ------------------------------------------------------------------------------
@@ -217,6 +217,8 @@ def step_read(run: Run, shard: InputShard) -> None:
     stages: list[Stage] = [ReadChecks(cfg.read.max_doc_chars), *_stages(run, data_steps.plan(cfg).read)]
     stats = _stats_for(stages)
     docs = list(_pipe(reader, stages, stats))
+    for doc, domain in zip(docs, cfg.domain.tag([d.text for d in docs], [d.source for d in docs])):
+        doc.meta["domain"] = domain          # by the source's rule, or by the classifier (dataprep/domains.py)
     counts: Counter[str] = Counter()
     if data_steps.uses_line_counts(cfg):
         for doc in docs:
@@ -229,7 +231,8 @@ def step_read(run: Run, shard: InputShard) -> None:
     write_json(out / "stats.json", {"records": reader.records, "blank_lines": reader.blank_lines,
                                     "fields_seen": dict(reader.fields_seen),
                                     "lengths": _length_histogram([len(doc.text) for doc in docs]).tolist(),
-                                    "groups": {"source": _groups([(d.source, len(d.text)) for d in docs], "read")},
+                                    "groups": {"source": _groups([(d.source, len(d.text)) for d in docs], "read"),
+                                               "domain": _groups([(d.meta["domain"], len(d.text)) for d in docs], "read")},
                                     "stages": _stats_json(stats)})
 
 
@@ -290,14 +293,14 @@ def _repeated(run: Run) -> set[str]:
 
 
 def _filtered_row(doc: Document, columns: list[pa.Field]) -> dict[str, Any]:
-    return {**_doc_row(doc), "lang": doc.meta["lang"], "domain": doc.meta["domain"], **{f.name: doc.meta.get(f.name) for f in columns}}
+    return {**_doc_row(doc), "lang": doc.meta["lang"], **{f.name: doc.meta.get(f.name) for f in columns}}
 
 
 def step_filter(run: Run, shard: InputShard) -> None:
     cfg = run.cfg
     plan = data_steps.plan(cfg)
     rows = read_parquet(run.shard_dir("read", shard.index) / "docs.parquet")
-    docs = (Document(r["id"], r["text"], r["source"], {"line": r["line"]}) for r in rows)
+    docs = (Document(r["id"], r["text"], r["source"], {"line": r["line"], "domain": r["domain"]}) for r in rows)
     stages = _stages(run, plan.filter)
     stats = _stats_for(stages)
     columns = _columns(stages)
@@ -342,11 +345,9 @@ def write_lsh_keys(run: Run, out: Path, sig: np.ndarray, valid: np.ndarray) -> N
 
 
 def _tag_lang(docs: Iterable[Document], cfg: DataConfig) -> Iterable[Document]:
-    """Set doc.meta["lang"] once, before the stages that choose rules by language, and the domain
-    (dataprep/domains.py) from the source."""
+    """Set doc.meta["lang"] once, before the stages that choose rules by language."""
     for doc in docs:
         doc.meta["lang"] = detect_lang(doc.text, cfg.lang_zh_min_han)
-        doc.meta["domain"] = cfg.domain.of(doc.source)
         yield doc
 
 
@@ -551,7 +552,7 @@ def step_write(run: Run, shard: InputShard) -> None:
                                     "kept_by_lang": dict(Counter(row["lang"] for row in kept)),
                                     "lengths": _length_histogram(lengths).tolist(),
                                     "groups": {key: _groups([(row[key], len(row["text"])) for row in kept], "kept")
-                                               for key in ("source", "lang")},
+                                               for key in ("source", "lang", "domain")},
                                     "stages": _stats_json(stats)})
     if kept:    # no empty shards: `datasets` cannot read a parquet file without rows
         write_parquet(run.clean_path(shard.index), kept, pa.schema([*CLEAN_SCHEMA, *columns]))
@@ -570,7 +571,7 @@ def step_finalize(run: Run) -> dict[str, Any]:
     by_lang: Counter[str] = Counter()
     quarantined: Counter[str] = Counter()
     fields_seen: Counter[str] = Counter()
-    groups: dict[str, dict[str, dict[str, int]]] = {"source": {}, "lang": {}}
+    groups: dict[str, dict[str, dict[str, int]]] = {"source": {}, "lang": {}, "domain": {}}
     hist = {side: np.zeros(len(LENGTH_EDGES) - 1, np.int64) for side in ("before", "after")}
     chars_kept = 0
     stat_files = [run.step_dir("dedup") / "stats.json"]
@@ -611,10 +612,10 @@ def step_finalize(run: Run) -> dict[str, Any]:
         "settings_hash": run.cfg.settings_hash(), "inputs": run.cfg.inputs, "shards": len(shards),
         "docs_in": docs_in, "kept": kept, "removed": removed, "quarantined": n_quarantined,
         "kept_by_lang": dict(by_lang), "chars_kept": chars_kept,
-        # documents / characters after reading and kept, per source file and per language (kept only:
-        # the language is tagged after reading)
+        # documents / characters after reading and kept, per source file, per language (kept only:
+        # the language is tagged after reading) and per domain (tagged per document at reading)
         "by_source": dict(sorted(groups["source"].items())), "by_lang": dict(sorted(groups["lang"].items())),
-        "by_domain": domains.by_domain(groups["source"], run.cfg.domain),    # by the config's source -> domain rules
+        "by_domain": dict(sorted(groups["domain"].items())),
         "removed_by_reason": dict(by_reason), "quarantined_by_file": dict(quarantined),
         "stage_order": [name for name in data_steps.plan(run.cfg).order if name in stages],  # JSON keys get sorted
         "stages": stages,

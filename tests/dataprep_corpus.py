@@ -15,15 +15,17 @@ from dataprep.config import DataConfig
 from dataprep.stages.normalize import detect_lang
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample" / "raw"
+REFERENCE = SAMPLE.parents[1] / "reference"       # Debian manuals: modern technical prose
 # config overrides that leave only reading, normalising and dedup (for tests of exactly those)
 NO_FILTERS = {"lines": {"enabled": False}, "quality": {"enabled": False}, "doc_score": {"enabled": False},
               "safety": {"enabled": False}}
 
 
-def real_texts(origin_prefix: str, limit: int) -> list[str]:
-    """Unedited sample documents (noise == null) whose origin starts with `origin_prefix`."""
+def real_texts(origin_prefix: str, limit: int, root: Path = SAMPLE) -> list[str]:
+    """Unedited documents (noise == null) of the sample (or `root`, e.g. REFERENCE) whose origin
+    starts with `origin_prefix`."""
     texts = []
-    for path in sorted(SAMPLE.glob("*.jsonl.gz")):
+    for path in sorted(root.glob("*.jsonl.gz")):
         for raw in gzip.open(path, "rb"):
             try:
                 record = json.loads(raw)

@@ -71,7 +71,7 @@ def dedup_normalize(text: str) -> str:
     return text.lower().translate(_dedup_table())
 
 
-def _is_han(codes: np.ndarray) -> np.ndarray:
+def is_han(codes: np.ndarray) -> np.ndarray:
     han = np.zeros(len(codes), dtype=bool)
     for lo, hi in HAN_RANGES:
         han |= (codes >= lo) & (codes <= hi)
@@ -84,7 +84,7 @@ def _stream(text: str) -> tuple[np.ndarray, np.ndarray]:
     codes = np.frombuffer(dedup_normalize(text).encode("utf-32-le"), dtype=np.uint32)
     at = np.flatnonzero(codes != 32)
     chars = codes[at]
-    han = _is_han(chars)
+    han = is_han(chars)
     gap = (np.diff(at) > 1) & ~han[:-1] & ~han[1:]          # a space between two non-Han characters
     pos = np.arange(len(chars))
     pos[1:] += np.cumsum(gap)
