@@ -34,5 +34,6 @@ run tokenize        benchmarks/bench_tokenize.py --input runs/sample/data/clean 
 run train_ddp       benchmarks/bench_train.py --ranks 2 --dim 256 --layers 4 --seq 256
 run val_loss        benchmarks/bench_val_loss.py --packed runs/sample/packed --steps 300
 run doc_quality     benchmarks/bench_doc_quality.py
+run domains         benchmarks/bench_domains.py
 if [ "$(id -u)" = 0 ]; then run slurm benchmarks/bench_slurm.py; fi
 .venv/bin/python benchmarks/collect.py "$out"
