@@ -98,15 +98,15 @@ def test_run_tags_mixed_sources_by_the_classifier_and_counts_domains_per_documen
     assert sum(g["read_docs"] for g in manifest["by_domain"].values()) == manifest["docs_in"]
 
 
-def test_source_rules_stay_exactly_as_before_without_a_classifier(trained):
+def test_rules_win_and_unsure_documents_keep_their_sources_tag(trained):
+    """Without a classifier the rules' tags; with one, rule-named sources keep theirs, the others
+    (no rule, or `mixed`) get the classifier's above min_confidence and the source's tag below."""
     _, model = trained
     rules = [{"match": "*/books/*", "domain": "books"}, {"match": "*/crawl/*", "domain": "mixed"}]
     texts = ["长江是亚洲第一长河，全长约六千三百公里。"] * 3
     sources = ["raw/books/a.jsonl", "raw/crawl/b.jsonl", "raw/other.jsonl"]
-    plain = DomainConfig(rules=[], default="general")
     without = from_dict(DomainConfig, {"rules": rules})
     assert without.tag(texts, sources) == ["books", "mixed", "general"]
-    assert plain.tag(texts, sources) == ["general"] * 3
     unsure = from_dict(DomainConfig, {"rules": rules, "classifier": str(model), "min_confidence": 1.0})
     assert unsure.tag(texts, sources) == ["books", "mixed", "general"]      # below min_confidence: the source's tag
     sure = from_dict(DomainConfig, {"rules": rules, "classifier": str(model), "min_confidence": 0.0})
