@@ -352,8 +352,9 @@ def compare(train_inputs: list[Path], holdout: float, items, out: list[str]) -> 
     for lang in ds.LANGS:
         lang_docs = [d for d in docs if detect_lang(d[1]) == lang and d[1].strip()]
         good, words = ds.train_lms([t for _, t, _ in lang_docs], lang)
-        spam = ds.spam_lm(lang)
-        evals = [(kind, rules.first_failure(text, lang)[0] is None, ds.all_features(text, good, spam, lang, words))
+        spam, spam_words = ds.spam_lm(lang)
+        evals = [(kind, rules.first_failure(text, lang)[0] is None,
+                  ds.all_features(text, good, spam, lang, words, spam_words=spam_words))
                  for lg, kind, text in items if lg == lang]
         for folds_name, min_lm_share in (("all domain folds", 0.0), ("no far fold", 0.5)):
             original = ds.folds

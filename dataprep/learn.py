@@ -72,38 +72,69 @@ def balanced_weights(y: np.ndarray, classes: int) -> np.ndarray:
 
 @dataclasses.dataclass
 class Logistic:
-    """Standardised logistic regression; P(good) = sigmoid(w . (x - mean) / std + b)."""
+    """Standardised multinomial logistic regression over a few dense features, fitted by Newton's
+    method: P(class) = softmax(W . z), z = ((x - mean) / std, 1). classes[0] is the positive
+    class (good text); the others may be one per kind of negative example, so each kind gets its
+    own direction (with two classes this is the binary logistic regression)."""
     mean: np.ndarray
     std: np.ndarray
-    weights: np.ndarray          # one per feature + the bias last
+    weights: np.ndarray          # [features + 1 (the bias row last), classes]
+    classes: tuple[str, ...]
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, l2: float = 1e-2, steps: int = 50) -> "Logistic":
-        """Newton's method on the class-balanced, L2-regularised log loss."""
+    def fit(cls, x: np.ndarray, labels: list[str], positive: str, l2: float = 1e-2,
+            steps: int = 50) -> "Logistic":
+        """Newton's method on the L2-regularised log loss; the positive class and the others
+        weigh half each (the other half split over classes by their counts, as in the data)."""
+        classes = (positive, *sorted(set(labels) - {positive}))
+        y = np.array([classes.index(label) for label in labels])
         mean, std = x.mean(0), x.std(0) + 1e-6
         z = np.hstack([(x - mean) / std, np.ones((len(x), 1))])
-        weight = balanced_weights(y.astype(np.int64), 2)
-        w = np.zeros(z.shape[1])
+        weight = balanced_weights((y != 0).astype(np.int64), 2)
+        n_feat, n_cls = z.shape[1], len(classes)
+        onehot = np.eye(n_cls)[y]
+        w = np.zeros((n_feat, n_cls))
         for _ in range(steps):
-            p = 1.0 / (1.0 + np.exp(-z @ w))
-            grad = z.T @ (weight * (p - y)) + l2 * w
-            hess = (z * (weight * p * (1 - p))[:, None]).T @ z + l2 * np.eye(len(w))
-            step = np.linalg.solve(hess, grad)
+            p = _softmax(z @ w)
+            grad = z.T @ (weight[:, None] * (p - onehot)) + l2 * w
+            hess = np.empty((n_feat, n_cls, n_feat, n_cls))
+            for k in range(n_cls):
+                for j in range(k, n_cls):
+                    block = (z * (weight * p[:, k] * ((k == j) - p[:, j]))[:, None]).T @ z
+                    hess[:, k, :, j], hess[:, j, :, k] = block, block.T
+            hess = hess.reshape(n_feat * n_cls, -1) + l2 * np.eye(n_feat * n_cls)
+            step = np.linalg.solve(hess, grad.ravel()).reshape(n_feat, n_cls)
             w -= step
             if np.abs(step).max() < 1e-8:
                 break
-        return cls(mean, std, w)
+        return cls(mean, std, w, classes)
+
+    def margin(self, x: np.ndarray) -> np.ndarray:
+        """log P(positive) - log P(any other class)."""
+        z = (np.atleast_2d(x) - self.mean) / self.std
+        logits = z @ self.weights[:-1] + self.weights[-1]
+        rest = logits[:, 1:]
+        top = rest.max(axis=1)
+        return logits[:, 0] - (top + np.log(np.exp(rest - top[:, None]).sum(axis=1)))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        z = (np.atleast_2d(x) - self.mean) / self.std
-        return 1.0 / (1.0 + np.exp(-(z @ self.weights[:-1] + self.weights[-1])))
+        """P(positive) per row."""
+        return 1.0 / (1.0 + np.exp(-self.margin(x)))
 
     def arrays(self, prefix: str) -> dict[str, np.ndarray]:
-        return {f"{prefix}.mean": self.mean, f"{prefix}.std": self.std, f"{prefix}.weights": self.weights}
+        return {f"{prefix}.mean": self.mean, f"{prefix}.std": self.std, f"{prefix}.weights": self.weights,
+                f"{prefix}.classes": np.array(self.classes)}
 
     @classmethod
     def from_arrays(cls, data, prefix: str) -> "Logistic":
-        return cls(data[f"{prefix}.mean"], data[f"{prefix}.std"], data[f"{prefix}.weights"])
+        """A file of the earlier binary form (one weight vector, no classes) loads as two classes
+        whose second logit is 0: the same scores."""
+        weights = data[f"{prefix}.weights"]
+        if weights.ndim == 1:
+            return cls(data[f"{prefix}.mean"], data[f"{prefix}.std"],
+                       np.stack([weights, np.zeros_like(weights)], axis=1), ("positive", "negative"))
+        return cls(data[f"{prefix}.mean"], data[f"{prefix}.std"], weights,
+                   tuple(data[f"{prefix}.classes"].tolist()))
 
 
 @dataclasses.dataclass

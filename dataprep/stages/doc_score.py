@@ -219,7 +219,7 @@ def char_class_counts(text: str) -> dict[str, int]:
 
 
 def all_features(text: str, good: CharLM, spam: CharLM, lang: str, words: CharLM | None = None,
-                 names: Sequence[str] | None = None) -> dict[str, float]:
+                 names: Sequence[str] | None = None, spam_words: CharLM | None = None) -> dict[str, float]:
     """Every candidate feature of one document, by name (a model uses the subset it was trained
     with). Cost features are in bits per character (per word for word_*)."""
     cost, uni = good.costs(text)
@@ -258,8 +258,14 @@ def all_features(text: str, good: CharLM, spam: CharLM, lang: str, words: CharLM
         wcost, wuni = words.costs(text)
         if len(wcost) == 0:
             out.update(word_xent=0.0, word_gain=0.0, word_rel_gain=0.0, word_window_min_gain=0.0,
-                       word_low_gain_frac=0.0)
+                       word_low_gain_frac=0.0, word_spam_mix=0.0)
         else:
+            if spam_words is not None:
+                # register, not topic: the commercial word unigram LM against the clean one's unigram
+                # level, bounded below as spam_mix. Function words of selling (your, our, now, free,
+                # today) carry over to spam on topics the trainer never wrote; product names do not.
+                spam_wcost, _ = spam_words.costs(text)
+                out["word_spam_mix"] = float(np.log2(0.5 + 0.5 * np.exp2(np.clip(wuni - spam_wcost, -30.0, 30.0))).mean())
             gains = _window_means(wuni - wcost, WINDOW["word"])
             out.update(word_xent=float(wcost.mean()), word_gain=float(wuni.mean() - wcost.mean()),
                        word_rel_gain=float(wuni.mean() - wcost.mean()) / max(float(wuni.mean()), 1e-6),
@@ -273,22 +279,22 @@ ALL_FEATURES = ("xent", "gain", "rel_gain", "window_spike", "window_min_gain", "
                 "llr", "window_max_llr", "spam_mix", "spam_mix_max", "spam_frac", "log_chars", "rare_char_rate",
                 "upper_frac", "digit_frac", "symbol_frac", "latin_frac", "end_punct_frac", "log_mean_line",
                 "punct_rate", "word_xent", "word_gain", "word_rel_gain",
-                "word_window_min_gain", "word_low_gain_frac", "lower_after_stop")
+                "word_window_min_gain", "word_low_gain_frac", "lower_after_stop", "word_spam_mix")
 WORD_ONLY = ("word_xent", "word_gain", "word_rel_gain", "word_window_min_gain", "word_low_gain_frac",
-             "lower_after_stop")
+             "lower_after_stop", "word_spam_mix")
 # The features a newly trained model uses (see the module docstring for the comparison): no
 # absolute cost (xent, word_xent, rare_char_rate), which mostly says "unlike the reference text".
 FEATURES = ("gain", "window_spike", "window_min_gain", "spam_mix", "spam_frac", "llr",
             "log_chars", "upper_frac", "digit_frac", "symbol_frac", "latin_frac",
             "end_punct_frac", "log_mean_line", "punct_rate")
-WORD_FEATURES = ("word_gain", "word_window_min_gain", "lower_after_stop")  # word-LM languages (en)
+WORD_FEATURES = ("word_gain", "word_window_min_gain", "lower_after_stop", "word_spam_mix")  # word-LM languages (en)
 
 
 def features(text: str, good: CharLM, spam: CharLM, lang: str, words: CharLM | None = None,
-             names: Sequence[str] | None = None) -> np.ndarray:
+             names: Sequence[str] | None = None, spam_words: CharLM | None = None) -> np.ndarray:
     """The vector of `names` (default: FEATURES + WORD_FEATURES with a word LM) of one document."""
     names = names or (FEATURES + (WORD_FEATURES if words is not None else ()))
-    values = all_features(text, good, spam, lang, words, names)
+    values = all_features(text, good, spam, lang, words, names, spam_words)
     return np.array([values[n] for n in names])
 
 
@@ -326,6 +332,7 @@ class QualityModel:
     clf: dict[str, Logistic]
     words: dict[str, CharLM] = dataclasses.field(default_factory=dict)
     recipe: str = ""
+    spam_words: dict[str, CharLM] = dataclasses.field(default_factory=dict)   # commercial word unigrams
     names: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
     def feature_names(self, lang: str) -> tuple[str, ...]:
@@ -333,7 +340,7 @@ class QualityModel:
 
     def features(self, text: str, lang: str) -> np.ndarray:
         return features(text, self.good[lang], self.spam[lang], lang, self.words.get(lang),
-                        self.feature_names(lang))
+                        self.feature_names(lang), self.spam_words.get(lang))
 
     def score(self, text: str, lang: str) -> tuple[float, np.ndarray]:
         x = self.features(text, lang)
@@ -345,6 +352,8 @@ class QualityModel:
             arrays[f"{lang}.features"] = np.array(self.feature_names(lang))
             if lang in self.words:
                 arrays.update(self.words[lang].arrays(f"{lang}.words"))
+            if lang in self.spam_words:
+                arrays.update(self.spam_words[lang].arrays(f"{lang}.spam_words"))
             arrays.update(self.good[lang].arrays(f"{lang}.good"))
             arrays.update(self.spam[lang].arrays(f"{lang}.spam"))
             arrays.update(self.clf[lang].arrays(f"{lang}.clf"))
@@ -359,10 +368,13 @@ class QualityModel:
                     {lang: Logistic.from_arrays(data, f"{lang}.clf") for lang in langs},
                     {lang: CharLM.from_arrays(data, f"{lang}.words") for lang in langs
                      if f"{lang}.words.shape" in data},
-                    str(data["recipe"]))
+                    str(data["recipe"]),
+                    {lang: CharLM.from_arrays(data, f"{lang}.spam_words") for lang in langs
+                     if f"{lang}.spam_words.shape" in data})
         for lang in langs:
             names = tuple(data[f"{lang}.features"].tolist())
-            unknown = [n for n in names if n not in ALL_FEATURES or (n in WORD_ONLY and lang not in model.words)]
+            unknown = [n for n in names if n not in ALL_FEATURES or (n in WORD_ONLY and lang not in model.words)
+                       or (n == "word_spam_mix" and lang not in model.spam_words)]
             if unknown or len(names) != len(model.clf[lang].mean):
                 raise ConfigError(f"{path} was trained with {lang} features {list(names)}; this code cannot "
                                   f"compute {unknown or 'that many'}: retrain it with `dataprep quality train`")
@@ -546,6 +558,31 @@ TRAIN_SPAM = {
             "Unlock your potential and earn {money} per week with {product}, no experience needed.",
             "Visit our website for exclusive coupons, {offer} and the best selection of {product}.",
             "Satisfaction guaranteed: try {product} risk free and see the difference yourself.",
+            "Congratulations! You have been selected to receive {prize}, just confirm your address below.",
+            "Your account will be suspended unless you verify your details with our {shop} within 24 hours.",
+            "Meet single women in your area tonight, sign up free and start chatting in minutes.",
+            "Lower your car insurance bill by {pct}% in five minutes with a free quote from our {shop}.",
+            "Homeowners: refinance now while rates are low and cut what you pay every month.",
+            "Earn a real university degree in weeks from home, no exams and no classes required.",
+            "Your computer may be infected, call our certified technicians now for a free scan.",
+            "We are hiring! Work just two hours a day and make {money} a week, no experience needed.",
+            "Rank on the first page of Google in {days} days with our {product} or pay nothing.",
+            "Get genuine {brand} license keys for a fraction of the retail price, delivered by email.",
+            "Lose {count} pounds in {days} days without dieting or exercise thanks to {product}.",
+            "This one weird tip melts belly fat overnight, and the experts can't explain it.",
+            "Claim your free {prize} now, only shipping is charged and supplies are running out.",
+            "Luxury {brand} watches and bags at factory prices, top quality and fast worldwide shipping.",
+            "Boost your profile with real followers and likes, packages start at just {money}.",
+            "Book your dream holiday with our {shop} and save hundreds, flights and hotels included.",
+            "Be your own boss and build passive income with our simple online {product} program.",
+            "Our customers say it best: five stars, fast shipping and the lowest prices online.",
+            "Enter your email to unlock the full report and get {offer} sent straight to your inbox.",
+            "Exclusive for readers of this page: use code SAVE{pct} at checkout on all {product}.",
+            "Your free gift is waiting, open the link and choose {prize} before the timer runs out.",
+            "Why wait for the bank? Our {shop} funds small businesses the same day you apply.",
+            "Trusted by professionals worldwide, {brand} delivers {product} you can count on.",
+            "Watch your savings grow with {offer}, the smart choice for families who want more.",
+            "Tap the button below, create your profile and get {offer} with your first purchase.",
         ],
         "slots": {
             "product": ["cheap viagra", "generic cialis", "diet pills", "weight loss supplements",
@@ -563,11 +600,15 @@ TRAIN_SPAM = {
             "money": ["$300", "$500", "$1,000", "$2,500"],
             "count": ["10,000", "50,000", "twelve", "a few", "25"],
             "days": ["seven", "14", "three", "30"],
+            "prize": ["an iPhone", "a $500 gift card", "a luxury cruise", "a brand new laptop", "a cash prize"],
+            "brand": ["Windows", "Office", "Rolex", "Gucci", "Adobe", "Louis Vuitton"],
         },
         "keywords": ["cheap viagra", "casino bonus", "payday loans", "buy followers", "replica watches",
                      "free spins", "diet pills", "seo services", "online pharmacy", "best price",
                      "sports betting", "quick loans", "fat burner", "designer outlet", "make money fast",
-                     "no deposit bonus", "cheap essays", "weight loss", "poker online", "cheap flights deal"],
+                     "no deposit bonus", "cheap essays", "weight loss", "poker online", "cheap flights deal",
+                     "free gift card", "hot singles", "car insurance quotes", "cheap software keys", "online degree",
+                     "work from home", "replica bags", "refinance now", "buy likes", "miracle cure"],
     },
     "zh": {
         "templates": [
@@ -760,6 +801,13 @@ def folds(items: Sequence[tuple[str, str, str]], min_share: float = 0.05, min_lm
 # the classifier's bias is shifted so that score 0.5 sits at this quantile of the out-of-domain
 # folds' good examples (text whose whole domain the LMs never saw). A removal needs strong evidence.
 CALIBRATE_GOOD_QUANTILE = 0.02
+# L2 penalty of the classifier per language. zh needs a stronger one: under the far-domain fold
+# (fortunes-zh, classical poetry included, scored by LMs of the Debian manuals) several generated
+# kinds are nearly separable from the other folds' good text; at 0.01 their weights grew until the
+# calibration shift (2% of out-of-domain good text) let everything through (bias +382, training bad
+# dropped 0.001). At 0.1 zh scores as the earlier binary model did; en keeps 0.01 (its spam kind
+# falls from 0.96 to 0.75 dropped at 0.1, model alone, held-apart set of bench_doc_quality.py).
+L2 = {"zh": 0.1, "en": 0.01}
 
 
 @dataclasses.dataclass
@@ -774,12 +822,14 @@ class Examples:
         return np.array([[r[n] for n in names] for r in self.rows])
 
 
-def spam_lm(lang: str, seed: int = 0, part: int | None = None) -> CharLM:
-    """The commercial LM: spam prose generated from spam_part(lang, part)."""
+def spam_lm(lang: str, seed: int = 0, part: int | None = None) -> tuple[CharLM, CharLM | None]:
+    """The commercial LMs: a char LM and (WORD_LM languages) a word unigram LM, on spam prose
+    generated from spam_part(lang, part)."""
     rng = random.Random(seed)
     spam_cfg = spam_part(lang, part)
     spam_text = [fill_templates(spam_cfg["templates"], spam_cfg["slots"], rng, 20) for _ in range(300)]
-    return CharLM.train(spam_text, ORDER[lang], BITS["spam"], min_count=1)
+    return (CharLM.train(spam_text, ORDER[lang], BITS["spam"], min_count=1),
+            CharLM.train(spam_text, 1, BITS["spam"], unit="word") if lang in WORD_LM else None)
 
 
 def training_examples(items: Sequence[tuple[str, str, str]], lang: str, seed: int = 0,
@@ -795,10 +845,10 @@ def training_examples(items: Sequence[tuple[str, str, str]], lang: str, seed: in
         for _ in range(rounds):
             for text in texts:
                 part = rng.randrange(2)
-                spam = spams[1 - part]
+                spam, spam_words = spams[1 - part]
                 kind, bad = training_bad(text, lang, rng, spam_part(lang, part))
                 for label, sample, what in ((1, excerpt(text, lang, rng), "good"), (0, bad, kind)):
-                    ex.rows.append(all_features(sample, good, spam, lang, words))
+                    ex.rows.append(all_features(sample, good, spam, lang, words, spam_words=spam_words))
                     ex.labels.append(label)
                     ex.fold.append(name)
                     ex.kinds.append(what)
@@ -806,15 +856,16 @@ def training_examples(items: Sequence[tuple[str, str, str]], lang: str, seed: in
     return ex
 
 
-def fit_classifier(ex: Examples, names: Sequence[str], quantile: float = CALIBRATE_GOOD_QUANTILE) -> Logistic:
-    """Logistic regression on `names`, then its bias shifted so that score 0.5 keeps all but
-    `quantile` of the out-of-domain folds' good examples (all folds' when there are none)."""
-    x, y = ex.matrix(names), np.array(ex.labels, dtype=np.float64)
-    clf = Logistic.fit(x, y)
+def fit_classifier(ex: Examples, names: Sequence[str], quantile: float = CALIBRATE_GOOD_QUANTILE,
+                   l2: float = 1e-2) -> Logistic:
+    """A multinomial Logistic over good and each bad kind on `names`, then the good bias shifted so that score
+    0.5 keeps all but `quantile` of the out-of-domain folds' good examples (all folds' when there
+    are none)."""
+    x, y = ex.matrix(names), np.array(ex.labels)
+    clf = Logistic.fit(x, ["good" if label == 1 else kind for label, kind in zip(ex.labels, ex.kinds)], "good", l2=l2)
     outside = np.array([f.startswith("without:") for f in ex.fold])
     good = (y == 1) & (outside if outside.any() else True)
-    z = (x[good] - clf.mean) / clf.std @ clf.weights[:-1] + clf.weights[-1]
-    clf.weights[-1] -= float(np.quantile(z, quantile))
+    clf.weights[-1, 0] -= float(np.quantile(clf.margin(x[good]), quantile))
     return clf
 
 
@@ -833,10 +884,10 @@ def train_model(docs: Sequence[tuple[str, str] | tuple[str, str, str]], seed: in
     for lang, items in by_lang.items():
         if len(items) < 10:
             raise ConfigError(f"only {len(items)} {lang} reference documents: give at least 10 per language")
-        spam = spam_lm(lang, seed)
+        spam, spam_words = spam_lm(lang, seed)
         ex = training_examples(items, lang, seed, rounds, log)
         names = FEATURES + (WORD_FEATURES if lang in WORD_LM else ())
-        clf = fit_classifier(ex, names)
+        clf = fit_classifier(ex, names, l2=L2.get(lang, 1e-2))
         y = np.array(ex.labels)
         p = clf.predict(ex.matrix(names))
         good, words = train_lms([t for _, t, _ in items], lang)
@@ -846,6 +897,8 @@ def train_model(docs: Sequence[tuple[str, str] | tuple[str, str, str]], seed: in
         model.names[lang] = names
         if words is not None:
             model.words[lang] = words
+        if spam_words is not None:
+            model.spam_words[lang] = spam_words
     return model
 
 
