@@ -9,6 +9,7 @@ import math
 from typing import Literal
 
 from common.config import ConfigError
+from common.wandb_log import WandbConfig
 
 # Exit code of a training process that saved a checkpoint after SIGUSR1/SIGTERM and wants to be
 # requeued; the Slurm batch script requeues on it. 0 = finished, anything else = crashed.
@@ -212,16 +213,6 @@ class HangConfig:
         if self.collective_timeout_s < 1 or self.watchdog_min_s < 0 or self.watchdog_factor < 1:
             raise ConfigError("hang.collective_timeout_s must be >= 1, hang.watchdog_min_s >= 0 (0 = off) and "
                               "hang.watchdog_factor >= 1")
-
-
-@dataclasses.dataclass
-class WandbConfig:
-    project: str = "zhen-pretrain"
-    # auto: online when this machine is logged in to W&B (WANDB_API_KEY or ~/.netrc), else offline.
-    # The WANDB_MODE environment variable, when set, wins over this.
-    mode: Literal["auto", "offline", "online", "disabled"] = "auto"
-    entity: str | None = None
-    name: str | None = None
 
 
 @dataclasses.dataclass

@@ -111,7 +111,7 @@ def log_to_wandb(run_dir: Path, results: dict[str, dict[str, float]]) -> str:
     values; offline or online as the training run was (WANDB_MODE, else a login). Returns the id."""
     import wandb
 
-    from pipeline.metrics import wandb_mode, wandb_run_id
+    from common.wandb_log import wandb_mode, wandb_run_id
 
     if not (run_dir / "wandb_run_id").is_file():
         raise ConfigError(f"--run-dir {run_dir}: no wandb_run_id there (not a training run directory)")

@@ -10,23 +10,17 @@ reused on resume, so every restart continues the same W&B run.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import netrc
-import os
 import resource
-import secrets
-import string
-import struct
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from common.atomic import atomic_write, write_text
+from common.atomic import atomic_write
 from common.config import ConfigError, to_dict
+from common.wandb_log import offline_logs, open_run, wandb_mode, wandb_records, wandb_run_id
 from pipeline.config import TrainConfig
 
 def progress_line(record: dict[str, Any], total_steps: int, eta_s: float | None) -> str:
@@ -76,66 +70,11 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     return records
 
 
-def wandb_run_id(run_dir: Path) -> str:
-    path = run_dir / "wandb_run_id"
-    if path.is_file():
-        return path.read_text(encoding="utf-8").strip()
-    run_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
-    write_text(path, run_id + "\n")
-    return run_id
-
-
-def wandb_mode(configured: str) -> str:
-    """WANDB_MODE wins; "auto" means online only where a W&B login exists (offline files otherwise)."""
-    mode = os.environ.get("WANDB_MODE") or configured
-    if mode != "auto":
-        return mode
-    logged_in = bool(os.environ.get("WANDB_API_KEY"))
-    if not logged_in:
-        with contextlib.suppress(OSError, netrc.NetrcParseError):
-            logged_in = netrc.netrc().authenticators("api.wandb.ai") is not None
-    return "online" if logged_in else "offline"
-
-
-def wandb_records(path: Path):
-    """Records of an offline `.wandb` file, parsed with W&B's own protobuf schema; stops at the first
-    record a killed writer left incomplete.
-
-    The file is a LevelDB-style log: 7-byte header (":W&B", magic 0xBEE1, version), then 32 KiB
-    blocks of chunks (crc32 u32, length u16, type u8: 1 full, 2 first, 3 middle, 4 last).
-    """
-    from google.protobuf.message import DecodeError
-    from wandb.proto import wandb_internal_pb2
-
-    data = Path(path).read_bytes()
-    if data[:4] != b":W&B":
-        return
-    pos, block, buf = 7, 32768, b""
-    while pos + 7 <= len(data):
-        left = block - pos % block
-        if left < 7:
-            pos += left
-            continue
-        _crc, length, kind = struct.unpack("<IHB", data[pos:pos + 7])
-        if kind == 0 or pos + 7 + length > len(data):
-            return
-        buf += data[pos + 7:pos + 7 + length]
-        pos += 7 + length
-        if kind in (1, 4):
-            record = wandb_internal_pb2.Record()
-            try:
-                record.ParseFromString(buf)
-            except DecodeError:
-                return
-            buf = b""
-            yield record
-
-
 def offline_logged_through(run_dir: Path, run_id: str) -> int:
     """The last step that earlier offline runs of `run_id` under run_dir hold: what a crashed run
     really wrote, which a SIGKILL cuts short of what it logged (W&B's unflushed records are lost)."""
     last = 0
-    for log in (run_dir / "wandb").glob(f"offline-run-*-{run_id}*/run-{run_id}.wandb"):
+    for log in offline_logs(run_dir, run_id):
         for record in wandb_records(log):
             if record.WhichOneof("record_type") == "history":
                 last = max([last] + [int(json.loads(item.value_json)) for item in record.history.item
@@ -167,24 +106,8 @@ class MetricsLogger:
             self.wandb_run = self._open_wandb(cfg, mode)
 
     def _open_wandb(self, cfg: TrainConfig, mode: str, attempts: int = 24, wait_s: float = 5.0):
-        """The run, resumed by id. A run that ended abruptly (the watchdog's exit, a kill) can leave
-        its W&B service process holding the id for a while on the same node ("run ID ... is in use");
-        the requeued run then waits for it rather than failing."""
-        import wandb
-
-        for attempt in range(attempts):
-            try:
-                return wandb.init(
-                    project=cfg.wandb.project, entity=cfg.wandb.entity, name=cfg.wandb.name or self.run_dir.name,
-                    id=self.run_id, resume="allow", dir=str(self.run_dir), mode=mode, config=to_dict(cfg),
-                    reinit="finish_previous",          # a run left open in this process must not receive these steps
-                    settings=wandb.Settings(quiet=True, console="off"))
-            except Exception as exc:               # W&B raises its own ServerResponseError
-                if "is in use" not in str(exc) or attempt == attempts - 1:
-                    raise
-                print(f"W&B run {self.run_id} is still held by the previous run's W&B process; retrying in "
-                      f"{wait_s:.0f} s", flush=True)
-                time.sleep(wait_s)
+        """The run, resumed by id (waiting for an id the previous run's W&B process still holds)."""
+        return open_run(cfg.wandb, self.run_dir, self.run_id, mode, to_dict(cfg), attempts=attempts, wait_s=wait_s)
 
     def log(self, record: dict[str, Any]) -> None:
         if not self.enabled:

@@ -37,18 +37,14 @@ def test_resumed_run_logs_each_step_once(tmp_path, monkeypatch):
 def test_eval_results_reach_the_training_runs_wandb_summary(tmp_path, monkeypatch):
     """`pretrain eval --run-dir`: the accuracies land in the training run's W&B run (same id) as
     summary values eval/<task>/<metric>."""
+    from common.wandb_log import offline_summary
     from pipeline.evaluate import log_to_wandb
-    from pipeline.metrics import wandb_records
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     run_id = _logger(tmp_path, resume_step=0).run_id
     assert log_to_wandb(tmp_path, {"zhen_mc_en": {"acc": 0.35}, "zhen_mc_zh": {"acc": 0.3}}) == run_id
-    summary = {}
-    for log in sorted((tmp_path / "wandb").glob(f"offline-run-*-{run_id}*/run-{run_id}.wandb")):
-        for record in wandb_records(log):
-            if record.WhichOneof("record_type") == "summary":
-                summary.update({(item.key or "/".join(item.nested_key)): item.value_json for item in record.summary.update})
-    assert summary.get("eval/zhen_mc_en/acc") == "0.35" and summary.get("eval/zhen_mc_zh/acc") == "0.3", summary
+    summary = offline_summary(tmp_path, run_id)
+    assert summary.get("eval/zhen_mc_en/acc") == 0.35 and summary.get("eval/zhen_mc_zh/acc") == 0.3, summary
 
 
 def test_a_run_id_still_held_by_the_previous_runs_wandb_process_is_waited_for(tmp_path, monkeypatch):

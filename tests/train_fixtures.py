@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from common.wandb_log import wandb_records
 from dataprep.packed import ShardWriter, dtype_for_vocab, write_manifest
-from pipeline.metrics import wandb_records
 
 REPO = Path(__file__).resolve().parent.parent
 VOCAB = 256

@@ -95,7 +95,7 @@ def submit_pipeline(args: argparse.Namespace) -> int:
         for stage, job, _ in steps:
             after = [f"--dependency=afterok:{submitted[-1]['job']}", "--kill-on-invalid-dep=yes"] if submitted else []
             if stage == "train":
-                from pipeline.metrics import wandb_run_id
+                from common.wandb_log import wandb_run_id
                 (job.script_path.parent.parent / "slurm" / "consecutive_crashes").unlink(missing_ok=True)
                 job.script_path.parent.parent.mkdir(parents=True, exist_ok=True)
                 wandb_run_id(job.script_path.parent.parent)

@@ -357,7 +357,7 @@ def run_submit(args: argparse.Namespace) -> int:
     if args.dry_run:
         sys.stdout.write(job.script)
         return 0
-    from pipeline.metrics import wandb_run_id
+    from common.wandb_log import wandb_run_id
 
     try:
         preflight(cfg, job)                 # nothing is written before these pass
