@@ -10,6 +10,8 @@ import dataclasses
 from collections import Counter
 from typing import Any, Iterable, Iterator
 
+from dataprep.histograms import Bins, Cut, Histogram
+
 
 @dataclasses.dataclass
 class Document:
@@ -46,7 +48,8 @@ class Quarantine:
 
 
 class StageStats:
-    """Counts for one stage: documents seen, kept, removed by reason, plus free-form counters."""
+    """Counts for one stage: documents seen, kept, removed by reason, plus free-form counters and
+    the histograms of what the stage measured against its cuts (dataprep/histograms.py)."""
 
     def __init__(self, stage: str, keep_snippets: int = 200, keep_examples: int = 5):
         self.stage = stage
@@ -56,6 +59,7 @@ class StageStats:
         self.counters: Counter[str] = Counter()   # e.g. pii.email replaced, lines removed
         self.examples: dict[str, list[str]] = {}   # counter key -> first few examples (removed lines...)
         self.removals: list[Removal] = []
+        self.metrics: dict[str, Histogram] = {}
         self._snippet_chars = keep_snippets
         self._keep_examples = keep_examples
 
@@ -67,6 +71,15 @@ class StageStats:
     def count(self, key: str, n: int = 1) -> None:
         self.counters[key] += n
 
+    def measure(self, metric: str, value: float, bins: Bins, cuts: tuple[Cut, ...] = ()) -> None:
+        """Count a document's value of `metric` (e.g. "zh.chars") in fixed bins, and whether it
+        falls past each cut; the report plots the distribution with the cuts. Bins and cuts are
+        those of the metric's first call."""
+        hist = self.metrics.get(metric)
+        if hist is None:
+            hist = self.metrics[metric] = Histogram(bins, cuts)
+        hist.add(value)
+
     def example(self, key: str, text: str) -> None:
         """Keep `text` as an example of `key` (a removed line, a scrubbed span in context) for the
         report; only the first few per key are kept, so memory stays bounded."""
@@ -76,7 +89,8 @@ class StageStats:
 
     def to_json(self) -> dict[str, Any]:
         return {"seen": self.seen, "kept": self.kept, "removed": dict(self.removed),
-                "counters": dict(self.counters), "examples": self.examples}
+                "counters": dict(self.counters), "examples": self.examples,
+                "metrics": {k: h.to_json() for k, h in sorted(self.metrics.items())}}
 
 
 class Stage:

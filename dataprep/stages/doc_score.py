@@ -91,6 +91,7 @@ import numpy as np
 
 from common.config import ConfigError
 from dataprep.core import Document, Stage, StageStats
+from dataprep.histograms import FRACTION, Cut
 from dataprep.learn import Logistic, is_holdout, lm_codes, load_npz, ngram_buckets, save_npz
 from dataprep.stages.normalize import detect_lang
 
@@ -448,11 +449,18 @@ class DocScore(Stage):
         doc.meta["perplexity"] = round(2.0 ** float(x[0]), 2)
         cut = getattr(self.cfg, lang)
         short, deferred = bool(doc.meta.get("short_doc")), doc.meta.pop("deferred_rule", None)
-        if deferred and score < max(cut.min_score_deferred, cut.min_score):
-            stats.remove(doc, deferred)        # the rule's verdict stands: the score did not overrule it
-            return None
-        if score < (cut.min_score_short if short else cut.min_score):
-            stats.remove(doc, f"low_quality_score{'_short' if short else ''}")
+        if deferred:                   # counted under score_deferred only
+            bar = max(cut.min_score_deferred, cut.min_score)
+            stats.measure(f"{lang}.score_deferred", score, FRACTION, (Cut(f"doc_score.{lang}.min_score_deferred", bar),))
+            if score < bar:
+                stats.remove(doc, deferred)    # the rule's verdict stands: the score did not overrule it
+                return None
+        kind = "_short" if short else ""
+        threshold = cut.min_score_short if short else cut.min_score
+        if not deferred:
+            stats.measure(f"{lang}.score{kind}", score, FRACTION, (Cut(f"doc_score.{lang}.min_score{kind}", threshold),))
+        if score < threshold:
+            stats.remove(doc, f"low_quality_score{kind}")
             return None
         stats.count(f"scored.{lang}")
         return doc

@@ -11,12 +11,13 @@ from __future__ import annotations
 import dataclasses
 import re
 import unicodedata
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
 from common.config import ConfigError
 from dataprep.core import Document, Stage, StageStats
+from dataprep.histograms import COUNT, FRACTION, RATIO, Bins, Cut
 from dataprep.stages.normalize import detect_lang, han_ratio
 
 ZH_STOP_WORDS = ["的", "年", "在", "月", "是", "和", "日", "了", "为", "有", "被", "人", "中", "他", "也",
@@ -271,81 +272,137 @@ def terminal_punct_frac(lines: Sequence[str]) -> float:
 
 # ---- rule sets ---------------------------------------------------------------------------
 
-def line_and_repetition_reasons(text: str, units: str | Sequence[str],
-                                cfg: ZhQualityConfig | EnQualityConfig) -> Iterator[str]:
+Measure = Callable[[str, float], None]    # (metric, value): the rules' values, for the report's histograms
+
+
+def _unmeasured(metric: str, value: float) -> None:
+    pass
+
+
+def line_and_repetition_reasons(text: str, units: str | Sequence[str], cfg: ZhQualityConfig | EnQualityConfig,
+                                measure: Measure = _unmeasured) -> Iterator[str]:
     """The line-shape and repetition rules both languages share; units are chars (zh) or words (en)."""
     lines = nonempty_lines(text)
-    if len(lines) > 1 and mean_line_chars(lines) < cfg.min_mean_line_chars:
-        yield "short_lines"
-    if terminal_punct_frac(lines) < cfg.min_terminal_punct_frac:
+    if len(lines) > 1:
+        mean = mean_line_chars(lines)
+        measure("mean_line_chars", mean)
+        if mean < cfg.min_mean_line_chars:
+            yield "short_lines"
+    punct = terminal_punct_frac(lines)
+    measure("terminal_punct_frac", punct)
+    if punct < cfg.min_terminal_punct_frac:
         yield "few_terminal_punct"
-    yield from repetition_reasons(text, units, cfg, lines)
+    yield from repetition_reasons(text, units, cfg, lines, measure)
 
 
 def repetition_reasons(text: str, units: str | Sequence[str], cfg: ZhQualityConfig | EnQualityConfig,
-                       lines: Sequence[str]) -> Iterator[str]:
+                       lines: Sequence[str], measure: Measure = _unmeasured) -> Iterator[str]:
     """Gopher repetition rules; n-gram reasons name their unit: top_2gram_frac (words), top_4char_frac."""
-    line_frac, line_char_frac = dup_fractions(lines)
-    if line_frac > cfg.max_dup_line_frac:
-        yield "dup_line_frac"
-    if line_char_frac > cfg.max_dup_line_char_frac:
-        yield "dup_line_char_frac"
-    para_frac, para_char_frac = dup_fractions(paragraphs(text))
-    if para_frac > cfg.max_dup_para_frac:
-        yield "dup_para_frac"
-    if para_char_frac > cfg.max_dup_para_char_frac:
-        yield "dup_para_char_frac"
+    for kind in ("line", "para"):
+        frac, char_frac = dup_fractions(lines if kind == "line" else paragraphs(text))
+        for name, value in ((f"dup_{kind}_frac", frac), (f"dup_{kind}_char_frac", char_frac)):
+            measure(name, value)
+            if value > getattr(cfg, f"max_{name}"):
+                yield name
     unit = "char" if isinstance(units, str) else "gram"
     grams = NGrams(units)
     for n, limit in sorted(cfg.top_ngram_max.items()):
-        if grams.top_frac(n) > limit:
+        frac = grams.top_frac(n)
+        measure(f"top_{n}{unit}_frac", frac)
+        if frac > limit:
             yield f"top_{n}{unit}_frac"
     for n, limit in sorted(cfg.dup_ngram_max.items()):
         frac = grams.dup_frac(n)
+        measure(f"dup_{n}{unit}_frac", frac)
         if frac > limit:
             yield f"dup_{n}{unit}_frac"
         if frac == 0.0:      # no n-gram repeats, so no longer one does either
             break
 
 
-def zh_reasons(text: str, cfg: ZhQualityConfig) -> Iterator[str]:
+def zh_reasons(text: str, cfg: ZhQualityConfig, measure: Measure = _unmeasured) -> Iterator[str]:
     """Failing rules of a Chinese document, cheapest first (a generator: stop at the first)."""
     chars = "".join(text.split())
+    measure("chars", len(chars))
     if len(chars) < cfg.min_chars:
         yield "too_short"
     prose = CODE_TOKEN_RE.sub(" ", text) if any(c in text for c in CODE_HINTS) else text
-    if han_ratio(prose) < cfg.min_han_ratio:
+    ratio = han_ratio(prose)
+    measure("han_ratio", ratio)
+    if ratio < cfg.min_han_ratio:
         yield "low_han_ratio"
-    if sum(chars.count(word) for word in cfg.stop_words) < cfg.min_stop_words:
+    stops = sum(chars.count(word) for word in cfg.stop_words)
+    measure("stop_words", stops)
+    if stops < cfg.min_stop_words:
         yield "few_stop_words"
-    if symbol_ratio(chars) > cfg.max_symbol_ratio:
+    symbols = symbol_ratio(chars)
+    measure("symbol_ratio", symbols)
+    if symbols > cfg.max_symbol_ratio:
         yield "symbol_ratio"
-    if digit_ratio(chars) > cfg.max_digit_ratio:
+    digits = digit_ratio(chars)
+    measure("digit_ratio", digits)
+    if digits > cfg.max_digit_ratio:
         yield "digit_ratio"
-    yield from line_and_repetition_reasons(text, "".join(prose.split()), cfg)
+    yield from line_and_repetition_reasons(text, "".join(prose.split()), cfg, measure)
 
 
-def en_reasons(text: str, cfg: EnQualityConfig) -> Iterator[str]:
+def en_reasons(text: str, cfg: EnQualityConfig, measure: Measure = _unmeasured) -> Iterator[str]:
     """Failing rules of an English document (Gopher / C4 / FineWeb), cheapest first."""
     words = text.split()
+    measure("words", len(words))
     if len(words) < cfg.min_words:
         yield "too_few_words"
     if len(words) > cfg.max_words:
         yield "too_many_words"
     mean_len = sum(map(len, words)) / max(len(words), 1)
+    measure("mean_word_len", mean_len)
     if not cfg.min_mean_word_len <= mean_len <= cfg.max_mean_word_len:
         yield "mean_word_length"
-    if sum(any(map(str.isalpha, w)) for w in words) / max(len(words), 1) < cfg.min_alpha_word_frac:
+    alpha = sum(any(map(str.isalpha, w)) for w in words) / max(len(words), 1)
+    measure("alpha_word_frac", alpha)
+    if alpha < cfg.min_alpha_word_frac:
         yield "low_alpha_words"
     stop_words = set(cfg.stop_words)
-    if sum(w.lower().strip(".,;:!?\"'()") in stop_words for w in words) < cfg.min_stop_words:
+    stops = sum(w.lower().strip(".,;:!?\"'()") in stop_words for w in words)
+    measure("stop_words", stops)
+    if stops < cfg.min_stop_words:
         yield "few_stop_words"
-    symbols = text.count("#") + text.count("...") + text.count("…")
-    if symbols / max(len(words), 1) > cfg.max_symbol_ratio:
+    symbols = (text.count("#") + text.count("...") + text.count("…")) / max(len(words), 1)
+    measure("symbol_ratio", symbols)
+    if symbols > cfg.max_symbol_ratio:
         yield "symbol_ratio"
-    if digit_ratio("".join(words)) > cfg.max_digit_ratio:
+    digits = digit_ratio("".join(words))
+    measure("digit_ratio", digits)
+    if digits > cfg.max_digit_ratio:
         yield "digit_ratio"
-    yield from line_and_repetition_reasons(text, words, cfg)
+    yield from line_and_repetition_reasons(text, words, cfg, measure)
+
+
+# What each rule measures: its bins and the settings of the language's section that cut it
+# ("min_*" keeps values >= the setting, "max_*" values <= it); n-gram metrics are added by size.
+RULE_METRICS: dict[str, tuple[Bins, tuple[str, ...]]] = {
+    "chars": (COUNT, ("min_chars",)), "words": (COUNT, ("min_words", "max_words")),
+    "mean_word_len": (COUNT, ("min_mean_word_len", "max_mean_word_len")),
+    "alpha_word_frac": (FRACTION, ("min_alpha_word_frac",)), "han_ratio": (FRACTION, ("min_han_ratio",)),
+    "stop_words": (COUNT, ("min_stop_words",)),
+    "symbol_ratio": (RATIO, ("max_symbol_ratio",)),        # en counts per word: can pass 1
+    "digit_ratio": (FRACTION, ("max_digit_ratio",)), "mean_line_chars": (COUNT, ("min_mean_line_chars",)),
+    "terminal_punct_frac": (FRACTION, ("min_terminal_punct_frac",)),
+    **{f"dup_{kind}_{frac}": (FRACTION, (f"max_dup_{kind}_{frac}",)) for kind in ("line", "para")
+       for frac in ("frac", "char_frac")},
+}
+NGRAM_METRIC_RE = re.compile(r"(top|dup)_(\d+)(?:char|gram)_frac")
+
+
+def metric_cuts(lang: str, cfg: ZhQualityConfig | EnQualityConfig, metric: str) -> tuple[Bins, tuple[Cut, ...]]:
+    """The bins and cuts of one rule metric of a language (for `StageStats.measure`)."""
+    ngram = NGRAM_METRIC_RE.fullmatch(metric)
+    if ngram:
+        kind, n = ngram.group(1), int(ngram.group(2))
+        table = getattr(cfg, f"{kind}_ngram_max")
+        return FRACTION, (Cut(f"quality.{lang}.{kind}_ngram_max.{n}", float(table[n])),)
+    bins, names = RULE_METRICS[metric]
+    return bins, tuple(Cut(f"quality.{lang}.{name}", float(getattr(cfg, name))) for name in names)
 
 
 LENGTH_REASONS = ("too_short", "too_few_words")
@@ -375,6 +432,18 @@ class QualityFilter(Stage):
 
     def __init__(self, cfg: QualityConfig):
         self.cfg = cfg
+        self._cuts: dict[tuple[str, str], tuple[Bins, tuple[Cut, ...]]] = {}
+
+    def _measure(self, stats: StageStats, lang: str) -> Measure:
+        """Records each rule value of a `lang` document as metric "<lang>.<metric>"."""
+        cfg = getattr(self.cfg, lang)
+
+        def measure(metric: str, value: float) -> None:
+            spec = self._cuts.get((lang, metric))
+            if spec is None:
+                spec = self._cuts[(lang, metric)] = metric_cuts(lang, cfg, metric)
+            stats.measure(f"{lang}.{metric}", value, *spec)
+        return measure
 
     def first_failure(self, text: str, lang: str) -> tuple[str | None, bool]:
         """The first failing rule (None when all pass), and whether the document was kept as a
@@ -382,14 +451,16 @@ class QualityFilter(Stage):
         reason, short, _ = self.verdict(text, lang)
         return reason, short
 
-    def verdict(self, text: str, lang: str) -> tuple[str | None, bool, str | None]:
+    def verdict(self, text: str, lang: str, measure: Measure = _unmeasured) -> tuple[str | None, bool, str | None]:
         """(first failing rule or None, kept as a short document, the deferred rule it failed):
         with defer_short, a short document skips short_skip, and one failing only defer_rules is
-        kept for the learned score with the first of them named."""
+        kept for the learned score with the first of them named. `measure` sees the value of
+        every rule evaluated (rules stop at the first failure that decides)."""
         if lang == "zh":
-            reasons, floor = zh_reasons(text, self.cfg.zh), len("".join(text.split())) >= self.cfg.zh.min_chars_short
+            reasons = zh_reasons(text, self.cfg.zh, measure)
+            floor = len("".join(text.split())) >= self.cfg.zh.min_chars_short
         elif lang == "en":
-            reasons, floor = en_reasons(text, self.cfg.en), len(text.split()) >= self.cfg.en.min_words_short
+            reasons, floor = en_reasons(text, self.cfg.en, measure), len(text.split()) >= self.cfg.en.min_words_short
         else:
             return ("other_language" if self.cfg.drop_other_languages else None), False, None
         first = next(reasons, None)
@@ -412,7 +483,8 @@ class QualityFilter(Stage):
     def apply(self, doc: Document, stats: StageStats) -> Document | None:
         lang = doc.meta["lang"] = doc.meta.get("lang") or detect_lang(doc.text)   # detect only when untagged
         stats.count(f"lang.{lang}")
-        reason, short, deferred = self.verdict(doc.text, lang)
+        measure = self._measure(stats, lang) if lang in ("zh", "en") else _unmeasured
+        reason, short, deferred = self.verdict(doc.text, lang, measure)
         if reason:
             stats.remove(doc, reason)
             return None

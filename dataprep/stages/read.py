@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataprep.core import Document, Stage, StageStats
+from dataprep.histograms import COUNT, Cut
 
 
 class ReadChecks(Stage):
@@ -13,6 +14,7 @@ class ReadChecks(Stage):
         self.max_doc_chars = max_doc_chars
 
     def apply(self, doc: Document, stats: StageStats) -> Document | None:
+        stats.measure("chars", len(doc.text), COUNT, (Cut("read.max_doc_chars", self.max_doc_chars),))
         if len(doc.text) > self.max_doc_chars:
             stats.remove(doc, "too_large")
             return None

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from common.config import ConfigError
 from dataprep.core import Document, Stage, StageStats
+from dataprep.histograms import RATIO, Cut
 from dataprep.stages.pii import (PII_ALIASES, PII_TYPES, PiiScrubber, PiiSpan, find_pii,  # noqa: F401 (re-exported)
                                  id_check_char, scrub_pii, valid_id_card)
 
@@ -71,6 +72,7 @@ class SensitiveWordFilter(Stage):
 
     def apply(self, doc: Document, stats: StageStats) -> Document | None:
         rate = self.hits_per_line(doc.text)
+        stats.measure("hits_per_line", rate, RATIO, (Cut("safety.max_hits_per_line", self.max_hits_per_line),))
         if rate > self.max_hits_per_line:
             stats.remove(doc, "sensitive_words")
             return None
