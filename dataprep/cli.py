@@ -32,7 +32,8 @@ def data_config(args: argparse.Namespace):
 
     if not args.config and not args.overrides:
         raise ConfigError("give --config FILE (see configs/data/) and/or key=value overrides")
-    flags = {k: v for k, v in (("output", args.output), ("fail_share", 1.0 if args.allow_mostly_removed else None)) if v}
+    flags = {k: v for k, v in (("output", args.output), ("fail_share", 1.0 if args.allow_mostly_removed else None),
+                               ("wandb", {"enabled": True} if args.wandb else None)) if v}
     return load_config(DataConfig, args.config, args.overrides, data=flags)
 
 
@@ -68,7 +69,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     if not (run_dir / "manifest.json").is_file():
         raise ConfigError(f"{run_dir} has no manifest.json: run `dataprep run` to the end first")
-    print(write_report(run_dir))
+    print(write_report(run_dir, args.packed))
     return 0
 
 
@@ -84,6 +85,9 @@ def add_builtin_parsers(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("-o", "--output", help="output directory (the config's `output`)")
     run.add_argument("--allow-mostly-removed", action="store_true",
                      help="do not fail when quarantine or one removal reason takes nearly all records (fail_share=1)")
+    run.add_argument("--wandb", action="store_true",
+                     help="send the finished run's counts to W&B (wandb.enabled=true; offline files under "
+                          "<output>/wandb unless logged in)")
     run.add_argument("--step", help="run only this step (see --list-steps)")
     run.add_argument("--task", type=int, default=0, help="this task's number, 0-based (map steps)")
     run.add_argument("--ntasks", type=int, default=1, help="number of tasks sharing a map step")
@@ -93,6 +97,8 @@ def add_builtin_parsers(subparsers: argparse._SubParsersAction) -> None:
         "report", help="write the HTML/Markdown report of a finished run",
         description="Read a run's manifest.json, removed.jsonl and clusters.jsonl and write a report.")
     report.add_argument("run_dir", help="the run's output directory (the `output` of its config)")
+    report.add_argument("--packed", help="a `dataprep pack` output directory of this run's clean shards: the "
+                                         "per-source, language and domain tables add its documents and tokens")
     report.set_defaults(func=cmd_report)
 
 

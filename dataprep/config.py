@@ -18,6 +18,7 @@ from dataprep.stages.normalize import ZH_MIN_HAN
 from dataprep.stages.quality import QualityConfig
 from dataprep.stages.safety import SafetyConfig
 from dataprep.steps import DEFAULT_STEPS, CustomStep, active, step_name, validate_steps
+from dataprep.tracking import DataWandbConfig
 
 
 @dataclasses.dataclass
@@ -128,6 +129,9 @@ class DataConfig:
     minhash: MinHashConfig = dataclasses.field(default_factory=MinHashConfig)
     decontam: DecontamConfig = dataclasses.field(default_factory=DecontamConfig)
     global_steps: GlobalStepsConfig = dataclasses.field(default_factory=GlobalStepsConfig)
+    # the run's counts to W&B when it finishes (dataprep/tracking.py): off unless enabled (`--wandb`).
+    # Not a setting of the outputs: not in the settings hash or config.yaml.
+    wandb: DataWandbConfig = dataclasses.field(default_factory=DataWandbConfig)
 
     def validate(self) -> None:
         if not self.inputs:
@@ -151,17 +155,17 @@ class DataConfig:
                               "after quality in steps (and enabled), or set quality.defer_short: false")
 
     def _settings(self) -> "DataConfig":
-        """The settings that change outputs: not the workers, the output path, the failure share or
-        work cleaning."""
-        return dataclasses.replace(self, num_workers=1, output="", fail_share=1.0,
+        """The settings that change outputs: not the workers, the output path, the failure share,
+        work cleaning or W&B."""
+        return dataclasses.replace(self, num_workers=1, output="", fail_share=1.0, wandb=DataWandbConfig(),
                                    global_steps=dataclasses.replace(self.global_steps, clean_work=False))
 
     def settings_hash(self) -> str:
         return config_hash(self._settings())
 
     def settings_yaml(self) -> str:
-        """The run's settings as YAML, defaults resolved, without output, num_workers and fail_share
-        (which do not change outputs): `dataprep run --config <out>/config.yaml output=...` repeats the run."""
+        """The run's settings as YAML, defaults resolved, without output, num_workers, fail_share and
+        wandb (which do not change outputs): `dataprep run --config <out>/config.yaml output=...` repeats the run."""
         data = to_dict(self._settings())
-        del data["output"], data["num_workers"], data["fail_share"], data["global_steps"]["clean_work"]
+        del data["output"], data["num_workers"], data["fail_share"], data["global_steps"]["clean_work"], data["wandb"]
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

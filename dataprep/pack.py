@@ -25,8 +25,10 @@ from dataprep.core import Document
 from dataprep.packed import HEADER, SPLITS, ShardInfo, ShardWriter, dtype_for_vocab, split_of, write_manifest
 from dataprep.reader import InputError, expand_inputs, iter_documents
 from dataprep.tokenizer.files import sentencepiece_model
+from dataprep.tracking import DataWandbConfig, log_pack
 
 MARKERS = ".done"
+SHARD_FIELDS = {f.name for f in dataclasses.fields(ShardInfo)}
 ENCODE_BATCH = 256
 
 
@@ -38,6 +40,7 @@ class PackConfig:
     validation_ratio: float = 0.005    # share of documents (by id hash) held out for validation
     num_workers: int = 2               # processes; one cleaned shard per task
     text_field: str = "text"
+    wandb: DataWandbConfig = dataclasses.field(default_factory=DataWandbConfig)   # counts to W&B: off unless enabled
 
     def validate(self) -> None:
         if not 0.0 <= self.validation_ratio < 1.0:
@@ -83,12 +86,13 @@ def pack_shard(task: ShardTask) -> dict[str, Any]:
     chars = dict.fromkeys(SPLITS, 0)
     empty = 0
     try:
-        for batch in _batched(iter_documents([task.input], task.text_field)):
+        for batch in _batched(iter_documents([task.input], task.text_field, carry=("lang", "domain"))):
             kept = [doc for doc in batch if doc.text]
             empty += len(batch) - len(kept)
             for doc, ids in zip(kept, sp.encode([d.text for d in kept])):
                 split = split_of(doc.id, task.validation_ratio)
-                writers[split].add(np.asarray(ids, dtype=np.int64), source=doc.source)
+                writers[split].add(np.asarray(ids, dtype=np.int64), source=doc.source, lang=doc.meta.get("lang", ""),
+                                   domain=doc.meta.get("domain", ""), characters=len(doc.text))
                 chars[split] += len(doc.text)
         infos = {split: writer.finish() for split, writer in writers.items()}
     except BaseException:
@@ -131,7 +135,8 @@ def _finished(task: ShardTask) -> dict[str, Any] | None:
         return None
     record = json.loads(path.read_text(encoding="utf-8"))
     same = (record.get("tokenizer_sha256") == task.tokenizer_sha256
-            and record.get("input_size") == os.path.getsize(task.input))
+            and record.get("input_size") == os.path.getsize(task.input)
+            and all(set(info) == SHARD_FIELDS for info in record["shards"].values()))   # not an older format's
     return record if same and all(_sizes_match(task, split, record) for split in SPLITS) else None
 
 
@@ -197,12 +202,14 @@ def pack(config: PackConfig, log=print) -> dict[str, Any]:
     sp = _processor(tasks[0].tokenizer)
     shards = [ShardInfo(**records[t.name]["shards"][split]) for t in tasks for split in SPLITS]
     characters = {split: sum(records[t.name]["characters"][split] for t in tasks) for split in SPLITS}
-    return write_manifest(
+    manifest = write_manifest(
         out, shards, dtype=dtype_for_vocab(sp.vocab_size()), vocab_size=sp.vocab_size(), eos_id=sp.eos_id(),
         tokenizer_sha256=tasks[0].tokenizer_sha256, validation_ratio=config.validation_ratio,
         extra={"tokenizer": tasks[0].tokenizer, "characters": characters,
                "empty_documents_skipped": sum(r["empty_documents"] for r in records.values()),
                "inputs": [t.input for t in tasks]})
+    log_pack(config, manifest)
+    return manifest
 
 
 def count_tokens(inputs: list[str], tokenizer: str, text_field: str = "text") -> dict[str, Any]:

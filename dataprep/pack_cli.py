@@ -16,7 +16,8 @@ def pack_config(args: argparse.Namespace):
     """--config, then the flags, then key=value overrides."""
     from dataprep.pack import PackConfig
 
-    flags = {k: v for k, v in (("inputs", args.input), ("tokenizer", args.tokenizer), ("output", args.output)) if v}
+    flags = {k: v for k, v in (("inputs", args.input), ("tokenizer", args.tokenizer), ("output", args.output),
+                               ("wandb", {"enabled": True} if args.wandb else None)) if v}
     return load_config(PackConfig, args.config, args.overrides, data=flags)
 
 
@@ -39,7 +40,7 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
 def cmd_count(args: argparse.Namespace) -> int:
     from dataprep.pack import count_tokens
-    from dataprep.packed import PackedFormatError, read_manifest
+    from dataprep.packed import GROUPS, PackedFormatError, read_manifest
 
     if len(args.paths) == 1 and (Path(args.paths[0]) / "manifest.json").is_file():
         try:
@@ -50,7 +51,8 @@ def cmd_count(args: argparse.Namespace) -> int:
         for split, info in manifest["splits"].items():
             chars = manifest.get("characters", {}).get(split, 0)
             result[split] = {"documents": info["num_documents"], "tokens": info["num_tokens"], "characters": chars,
-                             "chars_per_token": chars / info["num_tokens"] if info["num_tokens"] else 0.0}
+                             "chars_per_token": chars / info["num_tokens"] if info["num_tokens"] else 0.0,
+                             **{f"by_{key}": info.get(f"by_{key}", {}) for key in GROUPS}}
     else:
         if not args.tokenizer:
             raise ConfigError("give --tokenizer MODEL to count tokens of text files")
@@ -88,12 +90,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     pack.add_argument("--input", action="append", help="cleaned shards: file, directory or glob (repeatable)")
     pack.add_argument("--tokenizer", help="the tokenizer: its directory or tokenizer.model")
     pack.add_argument("-o", "--output", help="packed output directory")
+    pack.add_argument("--wandb", action="store_true",
+                      help="send the documents, tokens and characters per split, source, language and domain to "
+                           "W&B (wandb.enabled=true; offline files under <output>/wandb unless logged in)")
     pack.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. num_workers=4")
     pack.set_defaults(func=cmd_pack, resolve_config=pack_config)
     count = subparsers.add_parser(
         "count", help="documents, characters, tokens and chars/token of text files or a packed corpus",
         description="Count with a tokenizer over .txt (one document per non-empty line), .jsonl or "
-                    ".parquet files or directories of them; or read the counts of a packed directory.")
+                    ".parquet files or directories of them; or read the counts of a packed directory (per "
+                    "split, and per source, language and domain).")
     count.add_argument("paths", nargs="+", help="text files / directories, or one packed directory")
     count.add_argument("--tokenizer", help="the tokenizer: its directory or tokenizer.model (not needed for a "
                                            "packed directory)")

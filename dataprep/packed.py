@@ -37,6 +37,7 @@ FORMAT_VERSION = 1
 HEADER = struct.Struct("<8sIIQQ")          # magic, version, itemsize, num_documents, num_tokens
 MANIFEST = "manifest.json"
 SPLITS = ("train", "validation")
+GROUPS = ("source", "lang", "domain")      # the manifest counts documents, tokens, characters per value of each
 
 
 class PackedFormatError(ValueError):
@@ -65,8 +66,10 @@ class ShardInfo:
     num_tokens: int
     bin_sha256: str
     idx_sha256: str
-    tokens_per_source: dict[str, int] = field(default_factory=dict)
-    documents_per_source: dict[str, int] = field(default_factory=dict)
+    # {value: {"documents", "tokens", "characters"}} per source file, language and domain of the documents
+    by_source: dict[str, dict[str, int]] = field(default_factory=dict)
+    by_lang: dict[str, dict[str, int]] = field(default_factory=dict)
+    by_domain: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def bin_path(self) -> str:
@@ -99,10 +102,12 @@ class ShardWriter:
         self._handle: BinaryIO | None = open(self._tmp, "wb")
         self._hash = hashlib.sha256()
         self._offsets = [0]
-        self._per_source: dict[str, list[int]] = {}
+        self._groups: dict[str, dict[str, dict[str, int]]] = {key: {} for key in GROUPS}
         self._limit = np.iinfo(self.dtype).max
 
-    def add(self, tokens: Iterable[int] | np.ndarray, source: str = "") -> None:
+    def add(self, tokens: Iterable[int] | np.ndarray, source: str = "", lang: str = "", domain: str = "",
+            characters: int = 0) -> None:
+        """Append one document; source, lang, domain and its characters feed the manifest's counts."""
         ids = np.asarray(tokens, dtype=np.int64)
         if ids.size and (ids.min() < 0 or ids.max() > self._limit):
             raise ValueError(f"shard {self.name}: token id out of range for {self.dtype}")
@@ -111,9 +116,8 @@ class ShardWriter:
         self._handle.write(data)
         self._hash.update(data)
         self._offsets.append(self._offsets[-1] + int(ids.size))
-        counts = self._per_source.setdefault(source, [0, 0])
-        counts[0] += int(ids.size)
-        counts[1] += 1
+        for key, value in zip(GROUPS, (source, lang, domain)):
+            add_counts(self._groups[key], str(value), {"documents": 1, "tokens": int(ids.size), "characters": characters})
 
     def finish(self) -> ShardInfo:
         assert self._handle is not None, "finish() called twice"
@@ -131,8 +135,7 @@ class ShardWriter:
         return ShardInfo(
             name=self.name, split=self.split, num_documents=len(offsets) - 1, num_tokens=int(offsets[-1]),
             bin_sha256=self._hash.hexdigest(), idx_sha256=hashlib.sha256(index).hexdigest(),
-            tokens_per_source={s: c[0] for s, c in sorted(self._per_source.items())},
-            documents_per_source={s: c[1] for s, c in sorted(self._per_source.items())})
+            **{f"by_{key}": dict(sorted(values.items())) for key, values in self._groups.items()})
 
     def abort(self) -> None:
         """Drop a half-written shard (e.g. after an exception) so no temp file is left."""
@@ -142,21 +145,30 @@ class ShardWriter:
         self._tmp.unlink(missing_ok=True)
 
 
+def add_counts(table: dict[str, dict[str, int]], value: str, counts: dict[str, int]) -> None:
+    """Add `counts` ({"documents": 1, "tokens": n, ...}) to the entry of `value` in a by_* table."""
+    entry = table.setdefault(value, {})
+    for k, n in counts.items():
+        entry[k] = entry.get(k, 0) + n
+
+
 def write_manifest(directory: str | Path, shards: list[ShardInfo], *, dtype: np.dtype, vocab_size: int,
                    eos_id: int, tokenizer_sha256: str, validation_ratio: float,
                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write `<packed>/manifest.json`: per-shard and per-split token counts, checksums, dtype, eos, split ratio."""
+    """Write `<packed>/manifest.json`: per-shard and per-split token counts (also per source, language
+    and domain: `by_source`, `by_lang`, `by_domain`), checksums, dtype, eos, split ratio."""
     splits: dict[str, Any] = {}
     for split in SPLITS:
         chosen = sorted((s for s in shards if s.split == split), key=lambda s: s.name)
-        per_source: dict[str, int] = {}
+        groups: dict[str, dict[str, dict[str, int]]] = {key: {} for key in GROUPS}
         for shard in chosen:
-            for source, n in shard.tokens_per_source.items():
-                per_source[source] = per_source.get(source, 0) + n
+            for key in GROUPS:
+                for value, counts in getattr(shard, f"by_{key}").items():
+                    add_counts(groups[key], value, counts)
         splits[split] = {
             "num_documents": sum(s.num_documents for s in chosen),
             "num_tokens": sum(s.num_tokens for s in chosen),
-            "tokens_per_source": dict(sorted(per_source.items())),
+            **{f"by_{key}": dict(sorted(values.items())) for key, values in groups.items()},
             "shards": [s.to_json() for s in chosen],
         }
     manifest = {

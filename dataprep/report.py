@@ -12,18 +12,22 @@ Reads from the run directory (written by `dataprep.runner`):
   config.yaml     the run's settings: the report names the setting behind each removal reason
                   (dataprep/thresholds.py)                                   (optional)
   clean/          the kept documents: a few of each language are shown
-and writes report/index.html and report/report.md with three PNG plots beside them: the
-removal waterfall per stage and reason, document lengths before/after (log x), and the
-near-duplicate cluster sizes. index.html is one self-contained file (plots inlined as data
-URIs), so it can be mailed or archived alone. Plots are labelled in English: a CJK font is
-usually absent.
+and, when given, a packed directory's manifest.json (`dataprep pack`: tokens per source,
+language and domain). It writes report/index.html and report/report.md with PNG plots beside
+them: the removal waterfall per stage and reason, document lengths before/after (log x), the
+near-duplicate cluster sizes, and the distribution of each filter metric with its cut (the
+manifest's `stages.<stage>.metrics`, dataprep/histograms.py), one figure per stage and language.
+index.html is one self-contained file (plots inlined as data URIs), so it can be mailed or
+archived alone. Plots are labelled in English: a CJK font is usually absent.
 """
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import io
 import json
+import re
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -32,15 +36,18 @@ import numpy as np
 import pyarrow.parquet as pq
 import yaml
 from matplotlib.figure import Figure
+from matplotlib.ticker import FormatStrFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from common.atomic import atomic_write, write_text
 from common.config import ConfigError
-from dataprep import thresholds
+from dataprep import histograms, thresholds
+from dataprep.packed import add_counts
 
 EXAMPLES_PER_REASON = 5
 KEPT_EXAMPLES_PER_LANG = 3
 SOURCES_SHOWN = 50                 # rows of the per-source table (largest first)
 SNIPPET_CHARS = 300
+METRIC_COLUMNS = 4                 # small plots per row of a metric figure
 PIPELINE_ORDER = ["read", "normalize", "lines", "quality", "sensitive_words", "pii", "exact_dedup", "minhash"]
 DEDUP_STAGES = {"exact_dedup", "minhash"}
 
@@ -94,9 +101,9 @@ def removal_steps(manifest: dict[str, Any]) -> list[tuple[str, int]]:
     return [(label, n) for label, n in steps if n]
 
 
-def _png(fig: Figure, path: Path) -> None:
+def _png(fig: Figure, path: Path, tight: bool = True) -> None:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight" if tight else None)
     with atomic_write(path, "wb") as handle:
         handle.write(buffer.getvalue())
 
@@ -127,12 +134,125 @@ def kept_examples(run_dir: Path, manifest: dict[str, Any]) -> dict[str, list[dic
     return dict(sorted(found.items()))
 
 
-def group_rows(manifest: dict[str, Any], key: str) -> list[tuple[str, int, int, int, int]]:
-    """(value, docs read, chars read, docs kept, chars kept) per source or language, most kept first."""
-    rows = [(value, g.get("read_docs", 0), g.get("read_chars", 0), g.get("kept_docs", 0), g.get("kept_chars", 0))
-            for value, g in manifest.get(f"by_{key}", {}).items()]
-    rows.sort(key=lambda r: (-r[3], -r[1], r[0]))
+GROUP_COLUMNS = ["docs read", "chars read", "docs kept", "chars kept"]
+PACKED_COLUMNS = ["docs packed", "tokens", "chars/token"]
+
+
+def packed_groups(packed: dict[str, Any], key: str) -> dict[str, dict[str, int]]:
+    """A packed manifest's documents, tokens and characters per value of `key`, summed over its splits."""
+    total: dict[str, dict[str, int]] = {}
+    for info in packed.get("splits", {}).values():
+        for value, counts in info.get(f"by_{key}", {}).items():
+            add_counts(total, value, counts)
+    return total
+
+
+def group_rows(manifest: dict[str, Any], key: str, packed: dict[str, Any] | None = None) -> list[tuple[str, list]]:
+    """(value, [docs read, chars read, docs kept, chars kept] + with a packed manifest [docs packed,
+    tokens, chars/token]) per source, language or domain, most kept first."""
+    data = manifest.get(f"by_{key}", {})
+    tokens = packed_groups(packed, key) if packed is not None else {}
+    rows = []
+    for value in sorted(set(data) | set(tokens)):
+        g = data.get(value, {})
+        row: list = [g.get("read_docs", 0), g.get("read_chars", 0), g.get("kept_docs", 0), g.get("kept_chars", 0)]
+        if packed is not None:
+            t = tokens.get(value, {})
+            n = t.get("tokens", 0)
+            row += [t.get("documents", 0), n, t.get("characters", 0) / n if n else 0.0]
+        rows.append((value or "(not given)", row))
+    rows.sort(key=lambda r: (-r[1][2], -(r[1][4] if packed is not None else 0), -r[1][0]))
     return rows[:SOURCES_SHOWN] if key == "source" else rows
+
+
+def _cell(n: int | float) -> str:
+    return f"{n:.2f}" if isinstance(n, float) else f"{n:,}"
+
+
+@dataclasses.dataclass
+class MetricFigure:
+    """The metrics of one stage (and language) drawn in one figure."""
+    title: str                                   # "quality zh", "read"
+    file: str                                    # its PNG under report/
+    items: list[tuple[str, dict[str, Any]]]      # ("stage/metric", histogram JSON)
+
+
+def metric_figures(manifest: dict[str, Any]) -> list[MetricFigure]:
+    """The manifest's filter metrics grouped by stage and language ("zh.chars" -> "quality zh"), in pipeline order."""
+    figures: dict[str, MetricFigure] = {}
+    for stage, st in ordered_stages(manifest):
+        for metric, hist in sorted(st.get("metrics", {}).items()):
+            if not sum(hist.get("counts", [])):
+                continue
+            lang = metric.rpartition(".")[0]
+            title = f"{stage} {lang}".strip()
+            file = "metrics-" + re.sub(r"[^\w.-]+", "_", title) + ".png"
+            figures.setdefault(title, MetricFigure(title, file, [])).items.append((f"{stage}/{metric}", hist))
+    return list(figures.values())
+
+
+def metric_rows(figures: list[MetricFigure]) -> list[tuple[str, int, str, int]]:
+    """(stage/metric, documents measured, "setting >= value" or "-", documents past that cut) per cut."""
+    rows = []
+    for figure in figures:
+        for label, hist in figure.items:
+            measured = sum(hist["counts"])
+            rows += [(label, measured, f"{c['setting']} {c['keep']} {c['value']:g}", c["past"]) for c in hist["cuts"]]
+            if not hist["cuts"]:
+                rows.append((label, measured, "-", 0))
+    return rows
+
+
+def _past(past: int, measured: int) -> str:
+    return f"{past:,} ({past / measured:.1%})" if measured else "0"
+
+
+def plot_metrics(figure: MetricFigure, path: Path) -> None:
+    """Small multiples: each metric's histogram over the documents the filter measured, a dashed
+    line at each cut, the share past it in the title. Log-binned metrics get a log x axis, their
+    [0, lo) bin drawn just left of lo."""
+    cols = min(METRIC_COLUMNS, len(figure.items))
+    rows = -(-len(figure.items) // cols)
+    height = 2.5 * rows + 0.6
+    fig = Figure(figsize=(3.4 * cols, height))
+    # fixed spacing and few ticks: text layout is most of the time (tight_layout made 20 plots take 10 s)
+    fig.subplots_adjust(left=0.06, right=0.98, bottom=0.35 / height, top=1 - 0.85 / height, hspace=0.75, wspace=0.3)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for ax, (label, hist) in zip(axes.flat, figure.items):
+        edges, counts = histograms.edges_of(hist), np.asarray(hist["counts"])
+        log = hist["bins"]["kind"] == "log"
+        if log:
+            edges[0] = edges[1] / 2
+        used = np.flatnonzero(counts)
+        lo, hi = int(used[0]), int(used[-1]) + 1
+        ax.stairs(counts[lo:hi], edges[lo:hi + 1], fill=True, color="#4c72b0", alpha=0.8)
+        left, right = edges[lo], edges[hi]
+        measured = int(counts.sum())
+        notes = []
+        for cut in hist["cuts"]:
+            x = max(float(cut["value"]), edges[0])
+            ax.axvline(x, color="#c44e52", linestyle="--", linewidth=1.2)
+            left, right = min(left, x), max(right, x)
+            notes.append(f"{cut['keep']} {cut['value']:g}: {cut['past'] / measured:.1%} past")
+        if log:                                  # margins, so a cut at the edge of the data stays visible
+            ax.set_xscale("log")
+            ax.set_xlim(left / 1.2, right * 1.2)
+            if right / left < 30:                # a narrow span: ticks at 1-2-5 steps, not decades only
+                ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        else:
+            margin = 0.05 * (right - left or 1.0)
+            ax.set_xlim(left - margin, right + margin)
+        ax.set_title(f"{label.split('/', 1)[1]} ({measured:,} docs)\n" + "; ".join(notes), fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.yaxis.set_major_locator(MaxNLocator(4, integer=True))
+        if not log:
+            ax.xaxis.set_major_locator(MaxNLocator(5))
+    for ax in axes.flat[len(figure.items):]:
+        ax.set_visible(False)
+    fig.suptitle(f"{figure.title}: each metric with its cut (dashed)", fontsize=10)
+    _png(fig, path, tight=False)
 
 
 def plot_waterfall(docs_in: int, steps: list[tuple[str, int]], kept: int, path: Path) -> None:
@@ -220,40 +340,78 @@ def _stage_rows(manifest: dict[str, Any]) -> list[tuple[str, int, int, str, str]
     return rows
 
 
-def _html(manifest, steps, examples, has_lengths, clusters, settings, kept, out) -> str:
-    esc = html.escape
-    total_removed = sum(n for label, n in steps if label != "read/quarantined")
+@dataclasses.dataclass
+class Contents:
+    """What the report shows, read once and written twice (HTML, Markdown)."""
+    manifest: dict[str, Any]
+    steps: list[tuple[str, int]]
+    examples: dict[str, list[dict[str, Any]]]
+    has_lengths: bool
+    clusters: Counter[int]
+    settings: dict[str, Any]
+    kept: dict[str, list[dict[str, Any]]]
+    metrics: list[MetricFigure]
+    packed: dict[str, Any] | None            # a packed directory's manifest, with --packed
+
+    def group_columns(self) -> list[str]:
+        return GROUP_COLUMNS + (PACKED_COLUMNS if self.packed is not None else [])
+
+    def packed_line(self) -> str:
+        splits = (self.packed or {}).get("splits", {})
+        parts = ", ".join(f"{split} {info['num_tokens']:,} tokens / {info['num_documents']:,} docs"
+                          for split, info in splits.items())
+        return f"packed: {parts}" if self.packed is not None else ""
+
+
+METRICS_NOTE = ("Each filter's metric over the documents it measured, with its cut. Quality rules run "
+                "cheapest first and stop at the first failure, so a rule measures only the documents that "
+                "reached it; past the cut = removed by it, except documents quality hands to the learned "
+                "score (quality.defer_short, quality.defer_rules), which doc_score then decides.")
+
+
+def _html(c: Contents, out: Path) -> str:
+    esc, manifest = html.escape, c.manifest
+    total_removed = sum(n for label, n in c.steps if label != "read/quarantined")
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>dataprep report</title>",
              "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}"
              "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;font-size:90%}"
-             "pre{white-space:pre-wrap;background:#f6f6f6;padding:6px;font-size:85%}</style></head><body>",
+             "pre{white-space:pre-wrap;background:#f6f6f6;padding:6px;font-size:85%}"
+             "img{max-width:100%}</style></head><body>",
              "<h1>dataprep report</h1>",
              f"<p>documents in: <b>{manifest.get('docs_in', 0):,}</b> &middot; kept: <b>{manifest.get('kept', 0):,}</b>"
              f" &middot; removed: <b>{total_removed:,}</b>"
              f" &middot; quarantined: <b>{manifest.get('quarantined', 0):,}</b></p>",
+             f"<p>{esc(c.packed_line())}</p>" if c.packed is not None else "",
              "<h2>Removal waterfall</h2>", _inline(out / "waterfall.png", "removal waterfall"),
              "<table><tr><th>stage/reason</th><th>documents</th><th>setting behind it</th></tr>"]
-    parts += [f"<tr><td>{esc(label)}</td><td>{n:,}</td><td><code>{esc(thresholds.describe(label, settings))}</code>"
-              f"</td></tr>" for label, n in steps]
+    parts += [f"<tr><td>{esc(label)}</td><td>{n:,}</td><td><code>{esc(thresholds.describe(label, c.settings))}</code>"
+              f"</td></tr>" for label, n in c.steps]
     parts.append("</table><h2>Stages</h2><table><tr><th>stage</th><th>seen</th><th>kept</th>"
                  "<th>removed by reason</th><th>counters</th></tr>")
-    parts += [f"<tr><td>{esc(a)}</td><td>{b:,}</td><td>{c:,}</td><td>{esc(d)}</td><td>{esc(e)}</td></tr>"
-              for a, b, c, d, e in _stage_rows(manifest)]
+    parts += [f"<tr><td>{esc(a)}</td><td>{b:,}</td><td>{n:,}</td><td>{esc(d)}</td><td>{esc(e)}</td></tr>"
+              for a, b, n, d, e in _stage_rows(manifest)]
     parts.append("</table>")
+    if c.metrics:
+        parts += ["<h2>Filter metrics and their cuts</h2>", f"<p>{esc(METRICS_NOTE)}</p>",
+                  "<table><tr><th>stage/metric</th><th>documents measured</th><th>cut</th><th>past the cut</th></tr>"]
+        parts += [f"<tr><td>{esc(label)}</td><td>{n:,}</td><td><code>{esc(cut)}</code></td><td>{_past(past, n)}</td></tr>"
+                  for label, n, cut, past in metric_rows(c.metrics)]
+        parts.append("</table>")
+        parts += [_inline(out / f.file, f"{f.title} metrics") for f in c.metrics]
     for key, title in (("lang", "Per language"), ("domain", "Per domain"), ("source", "Per source")):
-        parts.append(f"<h2>{title}</h2><table><tr><th>{key}</th><th>docs read</th><th>chars read</th>"
-                     "<th>docs kept</th><th>chars kept</th></tr>")
-        parts += [f"<tr><td>{esc(v)}</td>" + "".join(f"<td>{n:,}</td>" for n in nums) + "</tr>"
-                  for v, *nums in group_rows(manifest, key)]
+        parts.append(f"<h2>{title}</h2><table><tr><th>{key}</th>"
+                     + "".join(f"<th>{col}</th>" for col in c.group_columns()) + "</tr>")
+        parts += [f"<tr><td>{esc(v)}</td>" + "".join(f"<td>{_cell(n)}</td>" for n in nums) + "</tr>"
+                  for v, nums in group_rows(manifest, key, c.packed)]
         parts.append("</table>")
     parts.append("<h2>Document lengths</h2>")
-    parts.append(_inline(out / "lengths.png", "length histograms") if has_lengths
+    parts.append(_inline(out / "lengths.png", "length histograms") if c.has_lengths
                  else "<p>lengths.json missing: no length histogram.</p>")
-    parts.append(f"<h2>Near-duplicate clusters</h2><p>{sum(clusters.values()):,} clusters</p>")
-    if clusters:
+    parts.append(f"<h2>Near-duplicate clusters</h2><p>{sum(c.clusters.values()):,} clusters</p>")
+    if c.clusters:
         parts.append(_inline(out / "clusters.png", "cluster sizes"))
     parts.append("<h2>Kept examples</h2>")
-    for lang, rows in kept.items():
+    for lang, rows in c.kept.items():
         parts.append(f"<h3>{esc(lang)}</h3>")
         parts += [f"<p><code>{esc(str(r['id']))}</code> from <code>{esc(str(r['source']))}</code></p>"
                   f"<pre>{esc(r['text'][:SNIPPET_CHARS])}</pre>" for r in rows]
@@ -262,7 +420,7 @@ def _html(manifest, steps, examples, has_lengths, clusters, settings, kept, out)
         parts.append(f"<h3>{esc(label)}</h3>")
         parts += [f"<pre>{esc(t[:SNIPPET_CHARS])}</pre>" for t in texts]
     parts.append("<h2>Removed examples per reason</h2>")
-    for label, records in examples.items():
+    for label, records in c.examples.items():
         parts.append(f"<h3>{esc(label)}</h3>")
         for r in records:
             detail = f" &middot; {esc(str(r['detail']))}" if r.get("detail") else ""
@@ -273,24 +431,33 @@ def _html(manifest, steps, examples, has_lengths, clusters, settings, kept, out)
     return "\n".join(parts)
 
 
-def _markdown(manifest, steps, examples, has_lengths, clusters, settings, kept) -> str:
+def _markdown(c: Contents) -> str:
+    manifest = c.manifest
     lines = ["# dataprep report", "",
              f"documents in: **{manifest.get('docs_in', 0):,}**, kept: **{manifest.get('kept', 0):,}**, "
-             f"quarantined: **{manifest.get('quarantined', 0):,}**", "",
-             "![removal waterfall](waterfall.png)", "", "| stage/reason | documents | setting behind it |",
-             "|---|---|---|"]
-    lines += [f"| {label} | {n:,} | {thresholds.describe(label, settings)} |" for label, n in steps]
+             f"quarantined: **{manifest.get('quarantined', 0):,}**", ""]
+    if c.packed is not None:
+        lines += [c.packed_line(), ""]
+    lines += ["![removal waterfall](waterfall.png)", "", "| stage/reason | documents | setting behind it |",
+              "|---|---|---|"]
+    lines += [f"| {label} | {n:,} | {thresholds.describe(label, c.settings)} |" for label, n in c.steps]
     lines += ["", "| stage | seen | kept | removed by reason | counters |", "|---|---|---|---|---|"]
-    lines += [f"| {a} | {b:,} | {c:,} | {d} | {e} |" for a, b, c, d, e in _stage_rows(manifest)]
+    lines += [f"| {a} | {b:,} | {n:,} | {d} | {e} |" for a, b, n, d, e in _stage_rows(manifest)]
+    if c.metrics:
+        lines += ["", "## Filter metrics and their cuts", "", METRICS_NOTE, "",
+                  "| stage/metric | documents measured | cut | past the cut |", "|---|---|---|---|"]
+        lines += [f"| {label} | {n:,} | `{cut}` | {_past(past, n)} |" for label, n, cut, past in metric_rows(c.metrics)]
+        lines += [""] + [f"![{f.title} metrics]({f.file})" for f in c.metrics]
     for key in ("lang", "domain", "source"):
-        lines += ["", f"| {key} | docs read | chars read | docs kept | chars kept |", "|---|---|---|---|---|"]
-        lines += [f"| {v} | " + " | ".join(f"{n:,}" for n in nums) + " |" for v, *nums in group_rows(manifest, key)]
-    lines += ["", "![length histograms](lengths.png)" if has_lengths else "lengths.json missing: no length histogram.",
-              "", f"{sum(clusters.values()):,} near-duplicate clusters", ""]
-    if clusters:
+        columns = c.group_columns()
+        lines += ["", f"| {key} | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+        lines += [f"| {v} | " + " | ".join(_cell(n) for n in nums) + " |" for v, nums in group_rows(manifest, key, c.packed)]
+    lines += ["", "![length histograms](lengths.png)" if c.has_lengths else "lengths.json missing: no length histogram.",
+              "", f"{sum(c.clusters.values()):,} near-duplicate clusters", ""]
+    if c.clusters:
         lines += ["![cluster sizes](clusters.png)", ""]
     lines.append("## Kept examples")
-    for lang, rows in kept.items():
+    for lang, rows in c.kept.items():
         lines += ["", f"### {lang}", ""]
         lines += [f"- `{r['id']}`: {html.escape(r['text'][:SNIPPET_CHARS].replace(chr(10), ' ⏎ '))}" for r in rows]
     lines += ["", "## Edits inside kept documents: examples"]
@@ -298,7 +465,7 @@ def _markdown(manifest, steps, examples, has_lengths, clusters, settings, kept) 
         lines += ["", f"### {label}", ""]
         lines += [f"- {html.escape(t[:SNIPPET_CHARS].replace(chr(10), ' ⏎ '))}" for t in texts]
     lines += ["", "## Removed examples per reason"]
-    for label, records in examples.items():
+    for label, records in c.examples.items():
         lines += ["", f"### {label}", ""]
         for r in records:
             snippet = str(r.get("snippet", ""))[:SNIPPET_CHARS].replace("\n", " ⏎ ")
@@ -307,10 +474,19 @@ def _markdown(manifest, steps, examples, has_lengths, clusters, settings, kept) 
     return "\n".join(lines) + "\n"
 
 
-def write_report(run_dir: str | Path) -> Path:
-    """Write `<run_dir>/report/` (index.html, report.md, PNGs); returns the index.html path."""
+def write_report(run_dir: str | Path, packed: str | Path | None = None) -> Path:
+    """Write `<run_dir>/report/` (index.html, report.md, PNGs); returns the index.html path. With
+    `packed` (a `dataprep pack` output directory) the per-source/language/domain tables add its tokens."""
     run_dir = Path(run_dir)
     manifest = _read_json(run_dir / "manifest.json")
+    packed_manifest = None
+    if packed is not None:
+        from dataprep.packed import PackedFormatError, read_manifest
+
+        try:
+            packed_manifest = read_manifest(packed)
+        except PackedFormatError as exc:
+            raise ReportError(str(exc)) from None
     steps = removal_steps(manifest)
     removals = _read_jsonl(run_dir / "removed.jsonl")
     clusters = Counter(1 + len(cluster_members(c)) for c in _read_jsonl(run_dir / "clusters.jsonl"))
@@ -324,9 +500,12 @@ def write_report(run_dir: str | Path) -> Path:
         plot_lengths(lengths["edges"], lengths["before"], lengths["after"], out / "lengths.png")
     if clusters:
         plot_cluster_sizes(clusters, out / "clusters.png")
-    examples = _examples(removals, steps)
-    settings, kept = run_settings(run_dir), kept_examples(run_dir, manifest)
-    write_text(out / "report.md", _markdown(manifest, steps, examples, lengths is not None, clusters, settings, kept))
+    figures = metric_figures(manifest)
+    for figure in figures:
+        plot_metrics(figure, out / figure.file)
+    contents = Contents(manifest, steps, _examples(removals, steps), lengths is not None, clusters,
+                        run_settings(run_dir), kept_examples(run_dir, manifest), figures, packed_manifest)
+    write_text(out / "report.md", _markdown(contents))
     index = out / "index.html"
-    write_text(index, _html(manifest, steps, examples, lengths is not None, clusters, settings, kept, out))
+    write_text(index, _html(contents, out))
     return index

@@ -63,8 +63,9 @@ import xxhash
 from common.atomic import atomic_write, clean_stale_tmp, write_json, write_text
 from common.config import ConfigError, to_dict
 from common.progress import progress
+from dataprep import histograms
 from dataprep import steps as data_steps
-from dataprep import thresholds
+from dataprep import thresholds, tracking
 from dataprep.config import DataConfig
 from dataprep.core import Document, Quarantine, Stage, StageStats
 from dataprep import clean_work
@@ -629,6 +630,7 @@ def step_finalize(run: Run) -> dict[str, Any]:
                        f"{removed} + quarantined {n_quarantined}")
     _check_not_mostly_lost(run, docs_in, n_quarantined, by_reason, fields_seen)
     write_json(run.out / "manifest.json", manifest)
+    tracking.log_data_run(run.cfg, manifest)     # before the step's marker: a failed upload is retried by a rerun
     for directory in [run.out, run.out / "clean", *(p for p in (run.out / "work").rglob("*") if p.is_dir())]:
         clean_stale_tmp(directory)
     return manifest
@@ -684,12 +686,14 @@ def _copy_jsonl(path: Path, out: IO[str]) -> Iterator[dict[str, Any]]:
 
 
 def _add_stage(stages: dict[str, dict[str, Any]], name: str, st: dict[str, Any]) -> None:
-    total = stages.setdefault(name, {"seen": 0, "kept": 0, "removed": {}, "counters": {}, "examples": {}})
+    total = stages.setdefault(name, {"seen": 0, "kept": 0, "removed": {}, "counters": {}, "examples": {}, "metrics": {}})
     total["seen"] += st["seen"]
     total["kept"] += st["kept"]
     for key in ("removed", "counters"):
         for k, v in st[key].items():
             total[key][k] = total[key].get(k, 0) + v
+    for k, hist in st.get("metrics", {}).items():          # fixed bins: the sum stays the same size
+        total["metrics"][k] = histograms.merge(total["metrics"].get(k), hist)
     for k, examples in st.get("examples", {}).items():    # the first few per key, in shard order
         kept = total["examples"].setdefault(k, [])
         kept += examples[: max(0, EXAMPLES_PER_KEY - len(kept))]

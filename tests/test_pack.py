@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import pytest
 import sentencepiece as spm
@@ -15,8 +16,8 @@ from tests.tokenizer_corpus import sample_documents, tiny_tokenizer, write_clean
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("pack")
-    rows = sample_documents(zh=60, en=30)
-    rows.append({"id": "empty", "text": "", "source": "synthetic", "lang": "en"})
+    rows = [{**row, "domain": "books" if row["lang"] == "zh" else "web"} for row in sample_documents(zh=60, en=30)]
+    rows.append({"id": "empty", "text": "", "source": "synthetic", "lang": "en", "domain": "web"})
     model = tiny_tokenizer(root, rows, jieba_fraction=0.0)
     shards = write_clean_shards(root / "shards", rows, 3)
     return {"root": root, "rows": rows, "model": str(model), "shards": shards}
@@ -42,8 +43,18 @@ def test_pack_round_trips_every_document(corpus, tmp_path):
         assert decoded[split] == {r["text"] for r in texts if split_of(r["id"], 0.2) == split}
     assert 0 < len(decoded["validation"]) < len(decoded["train"])
     train = manifest["splits"]["train"]
-    assert sum(train["tokens_per_source"].values()) == train["num_tokens"] == PackedCorpus(tmp_path / "packed").num_tokens
-    assert set(train["tokens_per_source"]) == {"fortunes-zh", "fortunes"}
+    assert train["num_tokens"] == PackedCorpus(tmp_path / "packed").num_tokens
+    assert set(train["by_source"]) == {"fortunes-zh", "fortunes"}
+    for split, info in manifest["splits"].items():      # per source, language and domain, from the clean columns
+        mine = [r for r in texts if split_of(r["id"], 0.2) == split]
+        for key in ("source", "lang", "domain"):
+            assert sum(c["tokens"] for c in info[f"by_{key}"].values()) == info["num_tokens"], (split, key)
+            assert sum(c["characters"] for c in info[f"by_{key}"].values()) == manifest["characters"][split]
+            assert {v: c["documents"] for v, c in info[f"by_{key}"].items()} == dict(Counter(r[key] for r in mine))
+        zh = [r["text"] for r in mine if r["lang"] == "zh"]
+        assert info["by_lang"]["zh"] == info["by_domain"]["books"] == {
+            "documents": len(zh), "tokens": sum(len(sp.encode(t)) for t in zh), "characters": sum(map(len, zh))}
+    assert not (tmp_path / "packed" / "wandb").exists() and not (tmp_path / "packed" / "wandb_run_id").exists()
     assert len(TrainingSamples(PackedCorpus(tmp_path / "packed"), 64)) == (train["num_tokens"] + train["num_documents"] - 1) // 64
 
 
@@ -100,6 +111,8 @@ def test_count_text_files_and_packed_dir(corpus, tmp_path, capsys):
     assert main(["count", str(tmp_path / "packed")]) == 0
     counted = json.loads(capsys.readouterr().out)
     assert counted["train"]["tokens"] == PackedCorpus(tmp_path / "packed").num_tokens
+    assert sum(c["tokens"] for c in counted["train"]["by_lang"].values()) == counted["train"]["tokens"]
+    assert set(counted["validation"]["by_domain"]) == {"books", "web"}
     assert counted["train"]["chars_per_token"] > 1
     (tmp_path / "bad.jsonl").write_text('{"text": "ok"}\n{broken\n', encoding="utf-8")
     assert main(["count", "--tokenizer", corpus["model"], str(tmp_path / "bad.jsonl")]) == 2

@@ -147,3 +147,63 @@ def test_a_real_run_reports_sources_languages_and_kept_examples(tmp_path):
         assert row["domain"] == ("books" if row["source"].endswith("zh.jsonl") else "general")
     assert set(first) == {"zh", "en"}
     assert all(html.escape(row["text"][:60]) in page for row in first.values())
+
+
+def test_histograms_have_fixed_bins_exact_cut_counts_and_add_up():
+    import math
+
+    import numpy as np
+
+    from dataprep.histograms import COUNT, FRACTION, RATIO, Cut, Histogram, merge
+
+    for bins in (FRACTION, COUNT, RATIO):
+        edges = bins.edges()
+        assert len(edges) == bins.size + 1 and np.all(np.diff(edges) > 0)
+        for value in np.random.default_rng(0).uniform(0, edges[-1] if bins is FRACTION else 1e4, 500):
+            i = bins.index(float(value))
+            assert edges[i] <= value < edges[i + 1], (bins, value)
+        assert bins.index(-1.0) == bins.index(math.nan) == 0 and bins.index(1e300) == bins.size - 1
+    assert COUNT.index(0) == 0 and COUNT.index(1) == 1 and COUNT.index(2) == 5         # 4 bins per octave from 1
+    assert FRACTION.index(1.0) == 99 and FRACTION.index(0.105) == 10
+    low, high = Cut("quality.zh.min_chars", 201), Cut("quality.zh.top_ngram_max.4", 0.25)
+    assert (low.keep, high.keep) == (">=", "<=") and low.fails(200) and not low.fails(201) and high.fails(0.3)
+    with pytest.raises(ValueError, match="min or max"):
+        Cut("safety.blocklist", 1).keep
+    parts = []
+    for values in ([10, 300, 150], [5000, 3]):
+        hist = Histogram(COUNT, (low,))
+        for v in values:
+            hist.add(v)
+        parts.append(json.loads(json.dumps(hist.to_json())))      # as stats.json holds it
+    total = merge(merge(None, parts[0]), parts[1])
+    assert sum(total["counts"]) == 5 and total["cuts"][0]["past"] == 3 and parts[0]["cuts"][0]["past"] == 2
+    assert total["counts"][COUNT.index(300)] == 1 and len(total["counts"]) == COUNT.size
+    other = Histogram(COUNT, (Cut("quality.zh.min_chars", 100),)).to_json()
+    with pytest.raises(ValueError, match="other bins or cuts"):
+        merge(total, other)
+
+
+def test_each_filter_metric_is_plotted_with_its_cut_and_the_share_past_it(tmp_path):
+    from dataprep.histograms import COUNT, FRACTION, Cut, Histogram
+
+    chars, score = Histogram(COUNT, (Cut("quality.zh.min_chars", 201),)), Histogram(FRACTION, (Cut("doc_score.en.min_score", 0.5),))
+    for v in [50, 120, 180, *range(300, 3000, 400)]:
+        chars.add(v)
+    for v in [0.1, 0.7, 0.9, 0.95]:
+        score.add(v)
+    stages = {**STAGES, "quality": {**STAGES["quality"], "metrics": {"zh.chars": chars.to_json()}},
+              "doc_score": {"seen": 4, "kept": 3, "removed": {"low_quality_score": 1}, "counters": {},
+                            "metrics": {"en.score": score.to_json()}}}
+    run = make_run(tmp_path)
+    write_json(run / "manifest.json", {"docs_in": 100, "kept": 70, "removed": 26, "quarantined": 4, "stages": stages})
+    page = write_report(run).read_text(encoding="utf-8")
+    markdown = (run / "report" / "report.md").read_text(encoding="utf-8")
+    assert "<h2>Filter metrics and their cuts</h2>" in page
+    assert "<td>quality/zh.chars</td><td>10</td><td><code>quality.zh.min_chars &gt;= 201</code></td><td>3 (30.0%)</td>" in page
+    assert "| doc_score/en.score | 4 | `doc_score.en.min_score >= 0.5` | 1 (25.0%) |" in markdown
+    for name in ("metrics-quality_zh.png", "metrics-doc_score_en.png"):
+        with Image.open(run / "report" / name) as image:
+            image.verify()
+            assert image.format == "PNG" and image.size[0] > 300
+        assert f"({name})" in markdown
+    assert page.count("src='data:image/png;base64,") == 5
