@@ -34,8 +34,10 @@ passes above are fixed, so the local and Slurm-array executors run any list the 
   finalize   reduce  <out>/removed.jsonl, <out>/quarantine.jsonl, <out>/manifest.json and
                      <out>/lengths.json (histograms of chars per doc after normalising / after
                      cleaning: fixed bins, so its size does not grow with the corpus) from the
-                     per-shard stats.json files, reading no text; checks docs_in == kept +
-                     removed + quarantined and raises if not. With global_steps.clean_work the
+                     per-shard stats.json files, reading no text (the stages' metric
+                     histograms, dataprep/histograms.py, summed); checks docs_in == kept +
+                     removed + quarantined and raises if not; sends the counts to W&B when
+                     wandb.enabled (dataprep/tracking.py). With global_steps.clean_work the
                      work directory is then removed (`dataprep.clean_work`).
 
 `dataprep run --config C` runs all steps locally, per-shard steps over `num_workers`

@@ -42,6 +42,8 @@ def test_documented_custom_filter_runs_as_a_step(tmp_path, monkeypatch):
     manifest = runner.run_all(cfg)
     assert manifest["stage_order"] == ["read", "normalize", "max_urls", "exact_dedup", "minhash"]
     assert manifest["stages"]["max_urls"]["removed"] == {"too_many_urls": 1}
+    urls = manifest["stages"]["max_urls"]["metrics"]["urls"]                # its histogram, for the report
+    assert sum(urls["counts"]) == 10 and urls["cuts"] == [{"setting": "max_urls", "value": 3, "keep": "<=", "past": 1}]
     removed = [json.loads(line) for line in (tmp_path / "out" / "removed.jsonl").open(encoding="utf-8")]
     assert {(r["id"], r["stage"], r["reason"]) for r in removed} == {
         ("links", "max_urls", "too_many_urls"), ("copy", "exact_dedup", "exact_duplicate")}
