@@ -13,6 +13,7 @@ upper bound. A value past the last edge counts in the last bin.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any, Literal
 
@@ -26,7 +27,7 @@ class Bins:
     hi: float                  # the last edge
     per: int                   # linear: bins; log: bins per octave
 
-    @property
+    @functools.cached_property
     def size(self) -> int:
         if self.kind == "linear":
             return self.per
@@ -78,11 +79,12 @@ class Histogram:
         self.bins, self.cuts = bins, cuts
         self.counts = [0] * bins.size
         self.past = [0] * len(cuts)
+        self._tests = [(cut.value, cut.keep == "<=") for cut in cuts]   # add() runs per document and rule
 
     def add(self, value: float) -> None:
         self.counts[self.bins.index(value)] += 1
-        for i, cut in enumerate(self.cuts):
-            if cut.fails(value):
+        for i, (cut, upper) in enumerate(self._tests):
+            if value > cut if upper else value < cut:
                 self.past[i] += 1
 
     def to_json(self) -> dict[str, Any]:
