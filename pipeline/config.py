@@ -19,6 +19,10 @@ EXIT_DIVERGED = 3
 # Exit code of a rank whose watchdog saw no step finish in time (a stalled or hung peer holds every
 # rank in a collective): it dumps every thread's stack and exits; the Slurm script requeues it.
 EXIT_HANG = 86
+# Exit code of a rank whose accelerator failed (a CUDA error other than out-of-memory or a
+# device-side assert: ECC, a GPU off the bus, an illegal instruction): most likely the node's own
+# hardware, so the Slurm script requeues the job away from that node.
+EXIT_NODE_FAULT = 87
 
 
 @dataclasses.dataclass

@@ -5,7 +5,8 @@ Run: `python -m pipeline.train --config configs/train/tiny_cpu.yaml [key=value .
 `pretrain train ...`), once per rank with RANK/WORLD_SIZE/LOCAL_RANK/MASTER_ADDR/MASTER_PORT set,
 or alone. The run resumes from the newest intact checkpoint in run.dir if there is one. Exit
 codes: 0 finished, 85 (EXIT_REQUEUE) checkpointed after a signal and wants requeueing, 2 bad config,
-3 (EXIT_DIVERGED) the loss guard skipped guard.max_skipped_in_row steps in a row.
+3 (EXIT_DIVERGED) the loss guard skipped guard.max_skipped_in_row steps in a row, 87 (EXIT_NODE_FAULT)
+the accelerator failed (the Slurm job requeues without this node).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import random
 import signal
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +26,7 @@ from common.atomic import write_text
 from common.config import ConfigError, dump_yaml, load_config, to_dict
 from dataprep.packed import PackedFormatError, TrainingSamples
 from pipeline import checkpoint, dist, mixture
-from pipeline.config import EXIT_DIVERGED, EXIT_REQUEUE, TrainConfig
+from pipeline.config import EXIT_DIVERGED, EXIT_NODE_FAULT, EXIT_REQUEUE, TrainConfig
 from pipeline.watchdog import StepWatchdog
 from pipeline.data import Prefetcher, TrainBatches, eval_micro_batches
 from pipeline.engines.base import TrainEngine
@@ -270,6 +272,22 @@ def run_args(args: argparse.Namespace) -> int:
     except TrainingDiverged as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_DIVERGED
+    except RuntimeError as exc:
+        if not device_fault(exc):
+            raise
+        traceback.print_exc()
+        print(f"error: the accelerator failed ({exc}); exiting {EXIT_NODE_FAULT} so the job requeues without "
+              f"this node", file=sys.stderr)
+        return EXIT_NODE_FAULT
+
+
+def device_fault(exc: BaseException) -> bool:
+    """A CUDA runtime error that points at this node's hardware (ECC, a GPU off the bus, an illegal
+    instruction), not at the job: out-of-memory and device-side asserts (bad indices) would follow the
+    job to any node. torch >= 2.8 raises torch.AcceleratorError, older torch a RuntimeError; both
+    carry "CUDA error: <what>"."""
+    text = str(exc)
+    return "CUDA error" in text and "out of memory" not in text and "device-side assert" not in text
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -120,3 +120,29 @@ def test_compile_and_liger_are_refused_where_they_cannot_work():
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="train.liger_kernels needs a CUDA GPU"):
             check_liger()
+
+
+@pytest.mark.parametrize("error, node_local", [
+    (torch.AcceleratorError("CUDA error: uncorrectable ECC error encountered"), True),
+    (RuntimeError("CUDA error: unspecified launch failure"), True),                    # torch < 2.8
+    (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), False),  # the job's, not the node's
+    (RuntimeError("CUDA error: device-side assert triggered"), False),                 # e.g. a token id >= vocab
+    (RuntimeError("shape mismatch"), False),
+])
+def test_an_accelerator_fault_exits_87_so_slurm_requeues_elsewhere(monkeypatch, error, node_local):
+    """pretrain train turns a CUDA fault of the device itself into EXIT_NODE_FAULT, which the Slurm
+    script treats as node-local; any other error stays an ordinary crash (a traceback, exit 1)."""
+    import argparse
+
+    from pipeline import train as train_module
+    from pipeline.config import EXIT_NODE_FAULT
+
+    def crash(cfg):
+        raise error
+    monkeypatch.setattr(train_module, "train", crash)
+    args = argparse.Namespace(config="configs/train/tiny_cpu.yaml", overrides=[])
+    if node_local:
+        assert train_module.run_args(args) == EXIT_NODE_FAULT
+    else:
+        with pytest.raises(type(error)):
+            train_module.run_args(args)
