@@ -90,6 +90,7 @@ def test_signal_checkpoints_requeues_and_resumes_as_one_run(slurm_cluster, tmp_p
 
 @pytest.mark.parametrize("exit_code, settings, runs", [
     (1, ["max_crash_requeues=1", "max_requeues=5"], 2),     # a crash requeues once, the second one stops
+    (139, ["max_crash_requeues=1", "max_requeues=5"], 2),   # node-local, but a 2-node job cannot spare n2
     (85, ["max_crash_requeues=0", "max_requeues=1"], 2),    # requeue requests stop at max_requeues
     (2, ["max_crash_requeues=5", "max_requeues=5"], 1),     # a config / data error is final
     (3, ["max_crash_requeues=5", "max_requeues=5"], 1),     # so is the loss guard's divergence
@@ -115,6 +116,33 @@ def test_requeue_limits(slurm_cluster, tmp_path, exit_code, settings, runs):
     assert "not requeueing" in last
     if exit_code != 85:
         assert re.search(rf"first failing rank: 1 on n2, exit {exit_code} ", last), last
+    if exit_code == 139:
+        first = (run_dir / "logs" / f"restart-{job_id}-0.log").read_text()
+        assert "would leave 1 usable node(s) in partition debug for this 2-node job: requeueing without " \
+               "excluding it" in first, first
+        assert "excluded nodes: none" in last, last
+
+
+def test_a_node_local_crash_requeues_without_that_node(slurm_cluster, tmp_path):
+    """A 1-node job whose rank dies of SIGSEGV on the node it first ran on (a stand-in for a bad GPU or
+    bad memory there): the crash requeue adds that node to the job's ExcNodeList and the next run,
+    on the other node, finishes. The stand-in trainer keeps it to seconds; resuming is tested above."""
+    bad_node, ran_on = tmp_path / "bad-node", tmp_path / "finished-on"
+    fake = tmp_path / "fake-python"
+    fake.write_text(f'#!/bin/sh\n[ -e {bad_node} ] || echo "$SLURMD_NODENAME" > {bad_node}\n'
+                    f'[ "$(cat {bad_node})" = "$SLURMD_NODENAME" ] && kill -SEGV $$\necho "$SLURMD_NODENAME" > {ran_on}\n')
+    fake.chmod(0o755)
+    job_id, run_dir = _submit(slurm_cluster, tmp_path, ("nodes=1", "max_crash_requeues=1", f"python={fake}"))
+    assert slurm_cluster.wait_job(job_id, timeout=60) == "COMPLETED", _logs(run_dir)
+    bad = bad_node.read_text().strip()
+    good = ({"n1", "n2"} - {bad}).pop()
+    first = (run_dir / "logs" / f"restart-{job_id}-0.log").read_text()
+    assert f"first failing rank: 0 on {bad}, exit 139" in first, first
+    assert f"exit 139 blames node {bad} (node-local): the next run excludes {bad}" in first, first
+    assert f"ExcNodeList set to {bad} for the next run" in first, first
+    second = (run_dir / "logs" / f"restart-{job_id}-1.log").read_text()
+    assert f"starting on {good}: 1 ranks" in second and f"excluded nodes: {bad}" in second, second
+    assert "training finished" in second and ran_on.read_text().strip() == good, second
 
 
 def _submit_cmd(tmp_path: Path, python: str, *settings: str, train: tuple[str, ...] = ()) -> list[str]:

@@ -23,7 +23,7 @@ from typing import Literal
 
 from common.atomic import write_text
 from common.config import ConfigError, dump_yaml, load_config
-from pipeline.config import EXIT_DIVERGED, EXIT_HANG, EXIT_REQUEUE, TrainConfig
+from pipeline.config import EXIT_DIVERGED, EXIT_HANG, EXIT_NODE_FAULT, EXIT_REQUEUE, TrainConfig
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "slurm"
 
@@ -41,6 +41,11 @@ MANAGED_OPTIONS = {"--job-name", "--nodes", "--ntasks", "--ntasks-per-node", "--
 
 # Trainer exits a rerun cannot fix: the batch script never requeues them.
 EXIT_FINAL = {2: "configuration or data error", EXIT_DIVERGED: "loss guard: training diverged"}
+# First-failing-rank exits that blame the rank's node rather than the job (a software bug follows the
+# job to every node): with exclude_failed_nodes the requeued run avoids that node. 128 + N = killed
+# by signal N; SIGABRT, SIGKILL (the OOM killer) and SIGTERM are left out, they come from the job itself.
+NODE_FAULT_EXITS = {EXIT_NODE_FAULT: "the trainer saw its accelerator fail", 132: "SIGILL", 135: "SIGBUS",
+                    139: "SIGSEGV"}
 
 
 class SubmitError(RuntimeError):
@@ -176,6 +181,7 @@ class SlurmConfig(JobSettings):
     signal_lead_s: int = 300            # the training job's own default: one step and a checkpoint save
     max_requeues: int = 20              # total requeues of one job, whatever the reason
     max_crash_requeues: int = 1         # consecutive crashes that still requeue (0 = never)
+    exclude_failed_nodes: bool = True   # a node-local crash requeues with that node in ExcNodeList
     train_config: str = "configs/train/tiny_cpu.yaml"
     overrides: list[str] = dataclasses.field(default_factory=list)      # key=value for the training config
 
@@ -251,6 +257,9 @@ def prepare_training(cfg: SlurmConfig, source: str, train_overrides: list[str] |
         "exit_hang": EXIT_HANG,
         "exit_final": " ".join(str(code) for code in EXIT_FINAL),
         "exit_final_meaning": "; ".join(f"{code} {why}" for code, why in EXIT_FINAL.items()),
+        "node_fault_exits": " ".join(str(code) for code in NODE_FAULT_EXITS),
+        "node_fault_meaning": ", ".join(f"{code} {why}" for code, why in NODE_FAULT_EXITS.items()),
+        "exclude_failed_nodes": int(cfg.exclude_failed_nodes),
         "env_exports": "\n".join(filter(None, [cfg.env_exports()] + [f"export {k}={shlex.quote(v)}" for k, v in
                                                                       cfg.network.exports().items()])),
         "srun_options": " ".join(shlex.quote(option) for option in srun_options),
