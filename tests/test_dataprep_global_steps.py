@@ -123,6 +123,36 @@ def test_union_of_pair_arrays_equals_the_one_by_one_union():
     assert vectorised.roots().tolist() == one.roots().tolist()
 
 
+def mapped_kb(path: Path) -> int:
+    """Resident kB of this process's memory maps of `path` (/proc/self/smaps)."""
+    total, mine = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        fields = line.split()
+        if fields and "-" in fields[0] and not fields[0].endswith(":"):     # a mapping's header line
+            mine = fields[-1] == str(path)
+        elif mine and fields[0] == "Rss:":
+            total += int(fields[1])
+    return total
+
+
+def test_signature_rows_are_read_without_faulting_in_the_mapped_table(tmp_path):
+    """The merge reads the rows of every near copy: through the memory map, the pages it touched
+    stayed in its RSS, which then grew with the whole signature table."""
+    rng = np.random.default_rng(2)
+    tables = [rng.integers(0, 2**32, size=(n, 128), dtype=np.uint32) for n in (3000, 1, 5000)]
+    paths = [tmp_path / f"sig-{i}.npy" for i in range(len(tables))]
+    for table, path in zip(tables, paths):
+        np.save(path, table)
+    whole = np.concatenate(tables)
+    store = minhash.SignatureStore(paths)
+    dense = np.r_[np.arange(0, len(whole), 3), 3000]                 # a third of the rows, in order
+    sparse = rng.permutation(len(whole))[:40]                        # a few, unordered, repeated below
+    for index in (dense, sparse, np.r_[sparse, sparse[:5]], np.zeros(0, np.int64)):
+        assert np.array_equal(store.rows(index), whole[index])
+        assert np.array_equal(store.rows(index, span=4096), whole[index])    # 8 rows per read
+    assert all(mapped_kb(p.resolve()) == 0 for p in paths), [mapped_kb(p.resolve()) for p in paths]
+
+
 def test_finalize_reads_no_document_text(corpus, tmp_path):
     root, path, manifest = corpus
     out = tmp_path / "copy"
