@@ -421,11 +421,13 @@ def _exact_copies(run: Run, dirs: list[Path], offsets: np.ndarray) -> np.ndarray
 def step_dedup(run: Run) -> None:
     """Exact dedup, then clusters from the lsh pairs, decisions per shard, clusters.jsonl.
 
-    The one structure that grows with the corpus: the union-find over the documents in any
-    verified pair (global index + parent, 16 B each, plus the roots while compressing; pair files
-    are read in batches about that size) and the near/exact copy index lists (8 B per removed
-    document): ~72 GB at 3B documents with every one paired. The whole step measured more per
-    document (docs/ARCHITECTURE.md, "Data preparation at scale").
+    What grows with the corpus: a 1 B per document mask of the paired documents (while the nodes
+    are gathered), the union-find over the documents in any verified pair (global index + parent,
+    16 B each, plus the roots while compressing; pair files are read in batches about that size),
+    the near/exact copy index lists (8 B per removed document) and the ids of clustered documents
+    (an Arrow string array): ~72 GB at 3B documents with every one paired. Nothing else is held
+    per document: signature rows and ids are read shard by shard, never through a memory map, and
+    clusters.jsonl is streamed (measured in docs/ARCHITECTURE.md, "Data preparation at scale").
     """
     cfg, shards = run.cfg, run.shards()
     plan = data_steps.plan(cfg)
@@ -443,18 +445,7 @@ def step_dedup(run: Run) -> None:
     clusters: Iterable[dict[str, Any]] = ()
     bands, rows = run.lsh_bands()
     if bands and n:
-        files = [run.unit_dir("lsh", u) / "pairs.npy" for u in run.units("lsh")]
-        nodes = np.zeros(0, np.int64)
-        for batch in _batches((np.unique(np.load(f)) for f in files), lambda: len(nodes)):
-            nodes = np.unique(np.concatenate([nodes, *batch]))
-        uf = minhash.UnionFind(len(nodes))
-        for batch in _batches((np.load(f) for f in files), lambda: len(nodes)):
-            pairs = np.concatenate(batch)
-            uf.union_pairs(np.searchsorted(nodes, pairs[:, 0]), np.searchsorted(nodes, pairs[:, 1]))
-        roots = nodes[uf.roots()]
-        del uf
-        moved = roots != nodes
-        members, kept = nodes[moved], roots[moved]
+        members, kept = _near_duplicates([run.unit_dir("lsh", u) / "pairs.npy" for u in run.units("lsh")], n)
         store = minhash.SignatureStore([d / "sig.npy" for d in dirs])
         clusters = _clusters(run, shards, store, members, kept)     # a generator: written below
         no_shingles = sum(int((~np.load(d / "valid.npy")).sum()) for d in dirs) - _invalid_copies(dirs, offsets, copies)
@@ -464,25 +455,44 @@ def step_dedup(run: Run) -> None:
         near.count("no_shingles", no_shingles)
     near.removed["near_duplicate"] = len(members)
     near.kept = near.seen - near.removed["near_duplicate"]
-    for s, lo, hi in zip(shards, offsets[:-1].tolist(), offsets[1:].tolist()):
-        decision = np.zeros(hi - lo, np.int8)
-        decision[copies[(copies >= lo) & (copies < hi)] - lo] = EXACT
-        decision[members[(members >= lo) & (members < hi)] - lo] = NEAR
+    for s, size, exact_here, near_here in zip(shards, sizes, _by_shard(copies, offsets), _by_shard(members, offsets)):
+        decision = np.zeros(size, np.int8)
+        decision[exact_here] = EXACT
+        decision[near_here] = NEAR
         write_npy(run.step_dir("dedup") / f"decision-{s.index:05d}.npy", decision)
     write_jsonl(run.out / "clusters.jsonl", clusters)
     ran = [st for st in (exact, near) if st.stage in plan.dedup]
     write_json(run.step_dir("dedup") / "stats.json", {"stages": _stats_json(ran)})
 
 
-def _batches(arrays: Iterable[np.ndarray], limit: Callable[[], int]) -> Iterator[list[np.ndarray]]:
-    """Arrays grouped until a group's rows pass max(limit(), 65536): the merge holds pairs of about
-    the size of the node set at a time, and rounds over all nodes stay few."""
+def _near_duplicates(files: list[Path], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(members, kept): each document of a verified pair that is not the smallest of its cluster, and
+    that smallest (global indices), by union-find over the documents in any pair (found with a 1 B per
+    document mask: merging sorted node lists file by file held several copies of them). A function,
+    so that its node table, pair batches and roots are freed before the clusters are written."""
+    paired = np.zeros(n, dtype=bool)
+    for f in files:
+        paired[np.load(f).ravel()] = True
+    nodes = np.flatnonzero(paired)
+    del paired
+    uf = minhash.UnionFind(len(nodes))
+    for batch in _batches((np.load(f) for f in files), len(nodes)):
+        pairs = np.concatenate(batch)
+        uf.union_pairs(np.searchsorted(nodes, pairs[:, 0]), np.searchsorted(nodes, pairs[:, 1]))
+    roots = nodes[uf.roots()]
+    moved = roots != nodes
+    return nodes[moved], roots[moved]
+
+
+def _batches(arrays: Iterable[np.ndarray], limit: int) -> Iterator[list[np.ndarray]]:
+    """Arrays grouped until a group's rows pass max(limit, 65536): the merge holds pairs of about the
+    size of the node set at a time, and rounds over all nodes stay few."""
     batch: list[np.ndarray] = []
     rows = 0
     for array in arrays:
         batch.append(array)
         rows += len(array)
-        if rows > max(limit(), 1 << 16):
+        if rows > max(limit, 1 << 16):
             yield batch
             batch, rows = [], 0
     if batch:
@@ -491,42 +501,61 @@ def _batches(arrays: Iterable[np.ndarray], limit: Callable[[], int]) -> Iterator
 
 def _invalid_copies(dirs: list[Path], offsets: np.ndarray, copies: np.ndarray) -> int:
     """How many exact copies have no shingles (counted under exact dedup, not as no_shingles)."""
-    total = 0
-    for d, lo, hi in zip(dirs, offsets[:-1].tolist(), offsets[1:].tolist()):
-        here = copies[(copies >= lo) & (copies < hi)] - lo
-        total += int((~np.load(d / "valid.npy")[here]).sum())
-    return total
+    return sum(int((~np.load(d / "valid.npy")[here]).sum()) for d, here in zip(dirs, _by_shard(copies, offsets)))
+
+
+def _by_shard(index: np.ndarray, offsets: np.ndarray) -> Iterator[np.ndarray]:
+    """Shard by shard, the shard-local positions of ascending global indices (each shard's slice by
+    binary search: a mask per shard would cost indices x shards, quadratic in the corpus)."""
+    cuts = np.searchsorted(index, offsets).tolist()
+    for a, b, lo in zip(cuts[:-1], cuts[1:], offsets[:-1].tolist()):
+        yield index[a:b] - lo
 
 
 def _clusters(run: Run, shards: list[InputShard], store: minhash.SignatureStore,
-              members: np.ndarray, kept: np.ndarray) -> Iterator[dict[str, Any]]:
+              members: np.ndarray, kept: np.ndarray, chunk: int = 4096) -> Iterator[dict[str, Any]]:
     """One record per near-duplicate cluster, in kept-document order: kept id, member ids and
     similarity to the kept doc. Streamed: the ids of the documents involved are held as one Arrow
-    string array (a few bytes each), and each record exists only while it is written."""
+    string array (a few bytes each), and Python objects exist only for `chunk` clusters at a time."""
     if len(members) == 0:
         return
     sims = minhash.similarity(store, kept, members)
     needed = np.union1d(members, kept)
     ids = _ids_at(run, shards, store.offsets, needed)
     order = np.argsort(kept, kind="stable")              # clusters by kept index, members in index order
-    members, kept, sims = members[order], kept[order], np.asarray(sims)[order]
+    members, kept, sims = members[order], kept[order], sims[order]
+    del order
     starts = np.flatnonzero(np.r_[True, kept[1:] != kept[:-1]])
-    ends = np.r_[starts[1:], len(kept)]
-    id_of = lambda g: ids[int(np.searchsorted(needed, g))].as_py()   # noqa: E731
-    for lo, hi in zip(starts.tolist(), ends.tolist()):
-        yield {"kept": id_of(kept[lo]), "size": hi - lo + 1,
-               "duplicates": [{"id": id_of(m), "similarity": round(float(sim), 4)}
-                              for m, sim in zip(members[lo:hi].tolist(), sims[lo:hi].tolist())]}
+    for first in range(0, len(starts), chunk):
+        lo = int(starts[first])
+        hi = int(starts[first + chunk]) if first + chunk < len(starts) else len(kept)
+        bounds = (starts[first:first + chunk] - lo).tolist() + [hi - lo]
+        kept_ids = ids.take(_arrow_index(np.searchsorted(needed, kept[starts[first:first + chunk]]))).to_pylist()
+        member_ids = ids.take(_arrow_index(np.searchsorted(needed, members[lo:hi]))).to_pylist()
+        rounded = [round(sim, 4) for sim in sims[lo:hi].tolist()]
+        for c, kept_id in enumerate(kept_ids):
+            a, b = bounds[c], bounds[c + 1]
+            yield {"kept": kept_id, "size": b - a + 1,
+                   "duplicates": [{"id": m, "similarity": sim} for m, sim in zip(member_ids[a:b], rounded[a:b])]}
 
 
 def _ids_at(run: Run, shards: list[InputShard], offsets: np.ndarray, needed: np.ndarray) -> pa.Array:
-    """The ids of the documents at global indices `needed` (sorted), in that order, one shard read at a time."""
-    shard_of = np.searchsorted(offsets, needed, side="right") - 1
+    """The ids of the documents at global indices `needed` (sorted), in that order, one shard read at
+    a time (ParquetFile.read, one thread: pq.read_table imports pyarrow.dataset and pandas, ~50 MB)."""
     parts = []
-    for pos in np.unique(shard_of).tolist():
-        column = pq.read_table(run.shard_dir("filter", shards[pos].index) / "docs.parquet", columns=["id"])["id"]
-        parts.append(column.take(pa.array(needed[shard_of == pos] - int(offsets[pos]))).combine_chunks())
-    return pa.concat_arrays(parts) if parts else pa.array([], pa.string())
+    for shard, local in zip(shards, _by_shard(needed, offsets)):
+        if len(local):
+            path = run.shard_dir("filter", shard.index) / "docs.parquet"
+            column = pq.ParquetFile(path).read(columns=["id"], use_threads=False)["id"]
+            parts.append(column.take(_arrow_index(local)).combine_chunks())
+    return pa.concat_arrays(parts)
+
+
+def _arrow_index(index: np.ndarray) -> pa.Array:
+    """Indices as an Arrow int64 array, sharing the numpy buffer: pa.array() imports pandas to check
+    its argument's type, ~50 MB of a merge process's RSS for nothing."""
+    index = np.ascontiguousarray(index, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(index), [None, pa.py_buffer(index)])
 
 
 def step_write(run: Run, shard: InputShard) -> None:

@@ -153,6 +153,19 @@ def test_signature_rows_are_read_without_faulting_in_the_mapped_table(tmp_path):
     assert all(mapped_kb(p.resolve()) == 0 for p in paths), [mapped_kb(p.resolve()) for p in paths]
 
 
+def test_clusters_written_in_chunks_equal_the_whole(corpus):
+    root, _, _ = corpus
+    run = runner.Run(config(["unused"], root / "one", **ONLY_LINES))
+    shards = run.shards()
+    store = minhash.SignatureStore([run.shard_dir("filter", s.index) / "sig.npy" for s in shards])
+    members, kept = runner._near_duplicates([run.unit_dir("lsh", u) / "pairs.npy" for u in run.units("lsh")],
+                                            store.size)
+    written = [json.loads(line) for line in (root / "one" / "clusters.jsonl").open(encoding="utf-8")]
+    assert len(written) >= 2
+    for chunk in (1, 2, 4096):
+        assert list(runner._clusters(run, shards, store, members, kept, chunk)) == written
+
+
 def test_finalize_reads_no_document_text(corpus, tmp_path):
     root, path, manifest = corpus
     out = tmp_path / "copy"
