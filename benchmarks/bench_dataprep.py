@@ -25,6 +25,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 
@@ -101,36 +102,55 @@ def _patch_datatrove_xxhash() -> None:
     dt_xxhash.xxhash64 = lambda data: xxhash.xxh64_intdigest(data.encode("utf-8") if isinstance(data, str) else data)
 
 
-def datatrove(corpus: Path, out: Path, workers: int, language: str = "cmn_Hani") -> set[str]:
-    """Ids removed by datatrove's 4 MinHash stages, words from `language`'s tokenizer (spacy / jieba)."""
+def datatrove_stage(pipeline: list, tasks: int, logs: Path, workers: int = 1, **kwargs) -> None:
+    """One datatrove stage through its local executor, warnings only (forked workers keep the xxhash
+    patch); `kwargs` go to the executor (local_tasks, local_rank_offset: run only some tasks)."""
     from datatrove.executor import LocalPipelineExecutor
-    from datatrove.pipeline.dedup import (MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter,
-                                          MinhashDedupSignature)
-    from datatrove.pipeline.dedup.minhash import MinhashConfig
-    from datatrove.pipeline.readers import JsonlReader
-    from datatrove.pipeline.writers import JsonlWriter
     from loguru import logger
 
     logger.remove()
     logger.add(sys.stderr, level="WARNING")
+    LocalPipelineExecutor(pipeline, tasks=tasks, logging_dir=str(logs), workers=workers, skip_completed=False,
+                          start_method="fork", **kwargs).run()
+
+
+def datatrove_buckets(out: Path, cfg: Any, tasks: int, workers: int = 1, **kwargs) -> None:
+    """datatrove's MinHash stage 2: duplicate pairs from the signatures in out/sigs, tasks / buckets
+    hash ranges per bucket, into out/buckets."""
+    from datatrove.pipeline.dedup import MinhashDedupBuckets
+
+    step = MinhashDedupBuckets(input_folder=str(out / "sigs"), output_folder=str(out / "buckets"), config=cfg)
+    datatrove_stage([step], tasks, out / "logs2", workers, **kwargs)
+
+
+def datatrove_cluster(out: Path, cfg: Any) -> None:
+    """datatrove's MinHash stage 3 (one task): union-find over out/buckets, out/remove/<file>.remove."""
+    from datatrove.pipeline.dedup import MinhashDedupCluster
+
+    datatrove_stage([MinhashDedupCluster(input_folder=str(out / "buckets"), output_folder=str(out / "remove"),
+                                         config=cfg)], 1, out / "logs3")
+
+
+def datatrove(corpus: Path, out: Path, workers: int, language: str = "cmn_Hani") -> set[str]:
+    """Ids removed by datatrove's 4 MinHash stages, words from `language`'s tokenizer (spacy / jieba)."""
+    from datatrove.pipeline.dedup import MinhashDedupFilter, MinhashDedupSignature
+    from datatrove.pipeline.dedup.minhash import MinhashConfig
+    from datatrove.pipeline.readers import JsonlReader
+    from datatrove.pipeline.writers import JsonlWriter
+
     _patch_datatrove_xxhash()
     cfg = MinhashConfig()                   # 5-grams, 14 buckets x 8 hashes, 64-bit xxhash
     files = len(list(corpus.glob("*.jsonl")))
-    common = {"workers": workers, "skip_completed": False, "start_method": "fork"}   # fork: workers keep the patch
-    LocalPipelineExecutor([JsonlReader(str(corpus)), MinhashDedupSignature(output_folder=str(out / "sigs"), config=cfg,
-                                                                                language=language)],
-                          tasks=files, logging_dir=str(out / "logs1"), **common).run()
-    LocalPipelineExecutor([MinhashDedupBuckets(input_folder=str(out / "sigs"), output_folder=str(out / "buckets"),
-                                                               config=cfg)],
-                          tasks=cfg.num_buckets, logging_dir=str(out / "logs2"), **common).run()
-    LocalPipelineExecutor([MinhashDedupCluster(input_folder=str(out / "buckets"), output_folder=str(out / "remove"),
-                                                               config=cfg)],
-                          tasks=1, logging_dir=str(out / "logs3"), **common).run()
-    LocalPipelineExecutor([JsonlReader(str(corpus)),
-                           MinhashDedupFilter(input_folder=str(out / "remove"),
-                                              exclusion_writer=JsonlWriter(str(out / "removed"))),
-                           JsonlWriter(str(out / "kept"))],
-                          tasks=files, logging_dir=str(out / "logs4"), **common).run()
+    datatrove_stage([JsonlReader(str(corpus)), MinhashDedupSignature(output_folder=str(out / "sigs"), config=cfg,
+                                                                     language=language)],
+                    files, out / "logs1", workers)
+    datatrove_buckets(out, cfg, cfg.num_buckets, workers)
+    datatrove_cluster(out, cfg)
+    datatrove_stage([JsonlReader(str(corpus)),
+                     MinhashDedupFilter(input_folder=str(out / "remove"),
+                                        exclusion_writer=JsonlWriter(str(out / "removed"))),
+                     JsonlWriter(str(out / "kept"))],
+                    files, out / "logs4", workers)
     return {json.loads(line)["id"] for p in sorted((out / "removed").glob("*.jsonl.gz"))
             for line in gzip.open(p, "rt", encoding="utf-8")}
 

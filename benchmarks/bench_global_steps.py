@@ -24,11 +24,22 @@ N grows with the corpus (N = documents / 100k), so the per-task RSS of linecount
 stay flat; the merge holds O(documents in pairs). A projection to 100M and 3B documents from
 the per-document costs measured at the largest size closes the output.
 
-    python benchmarks/bench_global_steps.py [--sizes 100000 400000 1600000] [--work /tmp/bench_global]
+At the `--datatrove` sizes, datatrove's MinHash global steps run beside ours on the same generated
+signatures, written in the format of its stage 1 (per bucket and input file, the bucket's hashes
+and the document's index, sorted; 32-bit hashes, our bands x rows as its buckets x hashes per
+bucket, N workers per bucket as our N key ranges): one task of MinhashDedupBuckets (bucket 0,
+first hash range) beside our `lsh` unit 0, and MinhashDedupCluster beside our merge. Its stage 1
+hashes text and its stage 4 rewrites the documents: map steps, not global, so not run here. It
+verifies no pair and drops exact copies through the same buckets; the removed counts of both
+are printed as a check that both found the planted copies.
+
+    python benchmarks/bench_global_steps.py [--sizes 25000 100000 400000 1600000] [--datatrove 25000 100000]
+        [--base 100000] [--work /tmp/bench_global]
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import platform
 import resource
@@ -48,6 +59,7 @@ sys.path.insert(0, str(REPO))
 
 from common.atomic import write_json  # noqa: E402
 from common.config import from_dict  # noqa: E402
+from bench_dataprep import datatrove_buckets, datatrove_cluster  # noqa: E402
 from dataprep import runner  # noqa: E402
 from dataprep.config import DataConfig  # noqa: E402
 from dataprep.stages import minhash  # noqa: E402
@@ -62,8 +74,9 @@ def data_config(out: Path, n_units: int) -> DataConfig:
                                   "global_steps": {"linecount_buckets": n_units, "lsh_parts": n_units}})
 
 
-def generate(out: Path, docs: int, n_units: int, lines: int, seed: int = 0) -> dict:
-    """The plan, the read step's line counts and the filter step's outputs of a synthetic corpus."""
+def generate(out: Path, docs: int, n_units: int, lines: int, datatrove: bool = False, seed: int = 0) -> dict:
+    """The plan, the read step's line counts and the filter step's outputs of a synthetic corpus
+    (with `datatrove`, its signatures also as datatrove's stage-1 output)."""
     rng = np.random.default_rng(seed)
     cfg = data_config(out, n_units)
     run = runner.Run(cfg)
@@ -106,7 +119,38 @@ def generate(out: Path, docs: int, n_units: int, lines: int, seed: int = 0) -> d
         runner.write_parquet(d / "docs.parquet", [{"id": f"doc{i}"} for i in range(lo, lo + n)],
                              pa.schema([("id", pa.string())]))
     write_pairs(run, sig, near, near_src)
+    if datatrove:
+        write_datatrove_sigs(run, out / "datatrove" / "sigs", sig, valid)
     return {"exact": len(exact), "near": len(near)}
+
+
+def datatrove_config(run: runner.Run):
+    """datatrove's MinhashConfig for our LSH: bands x rows as buckets x hashes per bucket, 32-bit values."""
+    from datatrove.pipeline.dedup.minhash import MinhashConfig
+    from datatrove.utils.hashing import HashConfig
+
+    bands, rows = run.lsh_bands()
+    return MinhashConfig(num_buckets=bands, hashes_per_bucket=rows, hash_config=HashConfig(precision=32))
+
+
+def write_datatrove_sigs(run: runner.Run, out: Path, sig: np.ndarray, valid: np.ndarray) -> None:
+    """What datatrove's MinhashDedupSignature writes for these signatures: bucket_BBB/RRRRR.minhash.sig
+    per band and shard (rank), records of the band's values and the shard-local document index
+    (uint32 little-endian), valid documents only, sorted by all fields as its stage 1 sorts them."""
+    bands, rows = run.lsh_bands()
+    dtype = np.dtype([(f"field{i + 1}", "<u4") for i in range(rows + 1)])
+    for s in run.shards():
+        lo = s.start
+        local = np.flatnonzero(valid[lo:lo + s.count])
+        for band in range(bands):
+            records = np.zeros(len(local), dtype)
+            for i in range(rows):
+                records[f"field{i + 1}"] = sig[lo + local, band * rows + i]
+            records[f"field{rows + 1}"] = local
+            records.sort(order=dtype.names)
+            path = out / f"bucket_{band:03d}" / f"{s.index:05d}.minhash.sig"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(records.tobytes())
 
 
 def write_pairs(run: runner.Run, sig: np.ndarray, near: np.ndarray, src: np.ndarray) -> None:
@@ -136,6 +180,15 @@ def child(step: str, out: Path, n_units: int) -> None:
         runner.step_lsh(run, 0)
     elif step == "dedup":
         runner.step_dedup(run)
+    elif step.startswith("dt-lsh"):          # dt-lsh: task 0 alone (measured); dt-lsh-rest: all the others
+        tasks = run.lsh_bands()[0] * n_units
+        first, count = (0, 1) if step == "dt-lsh" else (1, tasks - 1)
+        datatrove_buckets(out / "datatrove", datatrove_config(run), tasks, local_tasks=count, local_rank_offset=first)
+    elif step == "dt-dedup":
+        datatrove_cluster(out / "datatrove", datatrove_config(run))
+    elif step == "dt-none":                  # datatrove's imports alone
+        for module in ("datatrove.executor", "datatrove.pipeline.dedup"):
+            importlib.import_module(module)
     wall = time.perf_counter() - wall
     usage = resource.getrusage(resource.RUSAGE_SELF)
     # peak RSS of this process's own memory: VmHWM. ru_maxrss is not used for it: Linux carries the
@@ -164,7 +217,10 @@ def check_pairs(out: Path, n_units: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 400_000, 1_600_000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[25_000, 100_000, 400_000, 1_600_000])
+    parser.add_argument("--datatrove", type=int, nargs="*", default=[25_000, 100_000],
+                        help="sizes at which datatrove's global steps run beside ours (none: no datatrove)")
+    parser.add_argument("--base", type=int, default=100_000, help="size the RSS ratios are taken against")
     parser.add_argument("--lines", type=int, default=6, help="distinct (unique) lines per document")
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench_global"))
     parser.add_argument("--child", nargs=3, metavar=("STEP", "OUT", "UNITS"), help=argparse.SUPPRESS)
@@ -174,13 +230,14 @@ def main() -> None:
         return
     args.work.mkdir(parents=True, exist_ok=True)
     baseline = measure("none", args.work, 1)
-    rows = []
+    dt_baseline = measure("dt-none", args.work, 1) if args.datatrove else None
+    rows, side = [], []
     for docs in args.sizes:
         n_units = max(1, docs // DOCS_PER_TASK)
         out = args.work / f"docs-{docs}"
         shutil.rmtree(out, ignore_errors=True)
         t = time.perf_counter()
-        planted = generate(out, docs, n_units, args.lines)
+        planted = generate(out, docs, n_units, args.lines, datatrove=docs in args.datatrove)
         print(f"generated {docs} docs, {n_units} units, {planted} in {time.perf_counter() - t:.0f} s", file=sys.stderr)
         if docs == min(args.sizes):
             check_pairs(out, n_units)
@@ -192,24 +249,55 @@ def main() -> None:
             pairs = sum(len(np.load(run.unit_dir("lsh", u) / "pairs.npy", mmap_mode="r")) for u in run.units("lsh"))
             rows.append({**m, "docs": docs, "units": n_units, "keys": bucket_rows, "pairs": pairs})
             print(json.dumps(rows[-1]), file=sys.stderr)
+        if docs in args.datatrove:
+            side += datatrove_rows(out, n_units, docs, rows[-2:])
         shutil.rmtree(out, ignore_errors=True)
-    report(rows, baseline, args)
+    report(rows, side, baseline, dt_baseline, args)
 
 
-def report(rows: list[dict], baseline: dict, args: argparse.Namespace) -> None:
+def datatrove_rows(out: Path, n_units: int, docs: int, ours: list[dict]) -> list[dict]:
+    """datatrove's bucket task 0 and its cluster step beside our lsh unit 0 and merge, with the
+    documents each removed (ours: exact + near copies; datatrove: its .remove entries, 4 B each)."""
+    lsh = measure("dt-lsh", out, n_units)
+    measure("dt-lsh-rest", out, n_units)               # the other buckets' pairs, which the cluster step reads
+    merge = measure("dt-dedup", out, n_units)
+    stages = json.loads((runner.Run(data_config(out, n_units)).step_dir("dedup") / "stats.json").read_text())["stages"]
+    removed = sum(sum(st["removed"].values()) for st in stages.values())
+    dt_removed = sum(p.stat().st_size for p in (out / "datatrove" / "remove").glob("*.remove")) // 4
+    return [{"docs": docs, "ours": o, "datatrove": d,
+             "removed": (removed, dt_removed) if o["step"] == "dedup" else None} for o, d in zip(ours, (lsh, merge))]
+
+
+def report(rows: list[dict], side: list[dict], baseline: dict, dt_baseline: dict | None,
+           args: argparse.Namespace) -> None:
     print(f"\nCommand: python benchmarks/bench_global_steps.py --sizes {' '.join(map(str, args.sizes))} "
-          f"--lines {args.lines}\nMachine: {platform.machine()}, {platform.processor() or 'cpu'} "
+          f"--datatrove {' '.join(map(str, args.datatrove))} --base {args.base} --lines {args.lines}\n"
+          f"Machine: {platform.machine()}, {platform.processor() or 'cpu'} "
           f"({__import__('os').cpu_count()} cores, shared), Python {platform.python_version()}; "
           f"date {time.strftime('%Y-%m-%d')}.\nChild baseline (imports only): {baseline['peak_rss_mb']:.0f} MB RSS, "
           f"{baseline['cpu_s']:.2f} CPU s.\n")
-    print("| docs | N (buckets = LSH ranges) | step (one task) | wall s | CPU s | peak RSS MB | RSS / smallest |")
+    base_docs = args.base if args.base in args.sizes else min(args.sizes)
+    print(f"| docs | N (buckets = LSH ranges) | step (one task) | wall s | CPU s | peak RSS MB | RSS / {base_docs:,} |")
     print("|---|---|---|---|---|---|---|")
-    first = {r["step"]: r["peak_rss_mb"] for r in rows if r["docs"] == rows[0]["docs"]}
+    first = {r["step"]: r["peak_rss_mb"] for r in rows if r["docs"] == base_docs}
     for r in rows:
         print(f"| {r['docs']:,} | {r['units']} | {r['step']} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} | "
               f"{r['peak_rss_mb']:.0f} | {r['peak_rss_mb'] / first[r['step']]:.2f}x |")
+    if side:
+        print(f"\ndatatrove 0.10.1 beside ours, same signatures (one task each; ratio = datatrove / ours; "
+              f"datatrove child baseline, imports only: {dt_baseline['peak_rss_mb']:.0f} MB RSS, "
+              f"{dt_baseline['cpu_s']:.2f} CPU s):\n")
+        print("| docs | ours step | datatrove step | ours wall s / CPU s / RSS MB | datatrove wall s / CPU s / RSS MB "
+              "| CPU ratio | RSS ratio | removed ours / datatrove |")
+        print("|---|---|---|---|---|---|---|---|")
+        names = {"lsh": "MinhashDedupBuckets", "dedup": "MinhashDedupCluster"}
+        for r in side:
+            o, d = r["ours"], r["datatrove"]
+            print(f"| {r['docs']:,} | {o['step']} | {names[o['step']]} | {o['wall_s']:.2f} / {o['cpu_s']:.2f} / "
+                  f"{o['peak_rss_mb']:.0f} | {d['wall_s']:.2f} / {d['cpu_s']:.2f} / {d['peak_rss_mb']:.0f} | "
+                  f"{d['cpu_s'] / o['cpu_s']:.1f}x | {d['peak_rss_mb'] / o['peak_rss_mb']:.2f}x | "
+                  f"{'%d / %d' % r['removed'] if r['removed'] else '-'} |")
     big = {r["step"]: r for r in rows if r["docs"] == rows[-1]["docs"]}
-    base = baseline["peak_rss_mb"]
     # per-task work: linecount per key of its bucket (keys / N), lsh per document of its range
     # (documents / N), merge per document
     bands, _ = runner.Run(data_config(args.work, 1)).lsh_bands()
@@ -218,13 +306,14 @@ def report(rows: list[dict], baseline: dict, args: argparse.Namespace) -> None:
     lc_cpu_per_key = lc["cpu_s"] / (lc["keys"] / units)
     lsh_cpu_per_doc = lsh["cpu_s"] / (n / units)
     dd_cpu_per_doc = dd["cpu_s"] / n
-    small = next(r for r in rows if r["step"] == "dedup")      # merge RSS: slope between the sizes
+    small = next(r for r in rows if r["step"] == "dedup" and r["docs"] == base_docs)   # merge RSS: slope from the base
     dd_mb_per_doc = (dd["peak_rss_mb"] - small["peak_rss_mb"]) / max(1, n - small["docs"])
     keys_per_doc = lc["keys"] / n
     print(f"\nProjection from the {n:,}-document row (per-task N = documents / {DOCS_PER_TASK:,}, so per-task "
           f"RSS stays at the measured {lc['peak_rss_mb']:.0f} / {lsh['peak_rss_mb']:.0f} MB; {keys_per_doc:.1f} "
           f"line-key rows per document; {bands} bands; merge RSS = its RSS at {n:,} + "
-          f"{dd_mb_per_doc * 1e6:.0f} B x further documents (slope between the sizes) at this {100 * big['dedup']['pairs'] / max(1, n * bands):.1f}% "
+          f"{dd_mb_per_doc * 1e6:.0f} B x further documents (slope from {base_docs:,}) at this "
+          f"{100 * big['dedup']['pairs'] / max(1, n * bands):.1f}% "
           f"pair rate; CPU hours summed over tasks):\n")
     print("| docs | linecount tasks x CPU h | lsh units x CPU h | lsh CPU h total | merge CPU h | merge RSS GB |")
     print("|---|---|---|---|---|---|")
