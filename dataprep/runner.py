@@ -425,9 +425,10 @@ def step_dedup(run: Run) -> None:
     are gathered), the union-find over the documents in any verified pair (global index + parent,
     16 B each, plus the roots while compressing; pair files are read in batches about that size),
     the near/exact copy index lists (8 B per removed document) and the ids of clustered documents
-    (an Arrow string array): ~72 GB at 3B documents with every one paired. Nothing else is held
-    per document: signature rows and ids are read shard by shard, never through a memory map, and
-    clusters.jsonl is streamed (measured in docs/ARCHITECTURE.md, "Data preparation at scale").
+    (an Arrow string array). Nothing else is held per document: signature rows and ids are read
+    shard by shard, never through a memory map, and clusters.jsonl is streamed. Measured: ~100 B per
+    document in a pair at the peak, ~300 GB at 3B documents with every one paired
+    (docs/ARCHITECTURE.md, "Data preparation at scale").
     """
     cfg, shards = run.cfg, run.shards()
     plan = data_steps.plan(cfg)
