@@ -281,6 +281,16 @@ def sweep(scored) -> list[str]:
     return lines + [""]
 
 
+def deferred_scores(scored) -> list[str]:
+    """The scores of documents that failed only a deferred rule: where min_score_deferred must sit."""
+    lines = []
+    for side in ("good", "bad"):
+        scores = sorted(s for kind, _, s, deferred in scored if deferred and kind.startswith(side))
+        if scores:
+            lines.append(f"Deferred-rule documents, {side}: {len(scores)}, quality_score {scores[0]:.3f}-{scores[-1]:.3f}.")
+    return lines + [""] if lines else []
+
+
 def table(title: str, results, kinds: list[tuple[str, str]]) -> list[str]:
     systems = list(results)
     lines = [f"### {title}", "", "| lang | kind | n | " + " | ".join(systems) + " |",
@@ -428,7 +438,7 @@ def main() -> None:
                          ("Train-side: training documents, the trainer's own bad-document generators", seen_items)):
         results, scored = evaluate(items, model)
         kinds = sorted({(lang, kind) for lang, kind, _ in items}, key=lambda k: (k[1].startswith("bad"), k))
-        out += table(title, results, kinds) + sweep(scored)
+        out += table(title, results, kinds) + sweep(scored) + deferred_scores(scored)
     out += speed(model, [(k, t) for _, k, t in held_items])
     if args.compare:
         compare(args.train_inputs, args.holdout, held_items, out)

@@ -12,6 +12,7 @@ import pytest
 from common.config import ConfigError, load_config
 from dataprep.cli import main as dataprep_main
 from dataprep.core import Document, StageStats
+from dataprep.learn import Logistic
 from dataprep.stages import doc_score as ds
 from dataprep.stages.doc_score import DocScore, DocScoreConfig, QualityModel, char_salad, inject_keywords
 from dataprep.stages.quality import QualityConfig, QualityFilter
@@ -259,3 +260,38 @@ def test_repetition_rule_deferred_to_a_high_score(model):
     assert not kept, "repeated template spam must not pass"
     with pytest.raises(ConfigError, match="defer_rules"):
         load_config(QualityConfig, data={"defer_rules": ["dup_line_frac"]})
+
+
+def test_one_weight_vector_per_bad_kind_separates_kinds_on_opposite_sides():
+    """Good text between two bad kinds that differ from it in opposite directions (salad-like
+    below, spam-like above on one feature): one good-vs-bad hyperplane cannot keep good and drop
+    both; a class per kind can."""
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(0, 0.5, 600), rng.normal(-3, 0.5, 300), rng.normal(3, 0.5, 300)])[:, None]
+    labels = ["good"] * 600 + ["salad"] * 300 + ["spam"] * 300
+    bad = np.array([label != "good" for label in labels])
+    per_kind = Logistic.fit(x, labels, "good").predict(x) >= 0.5
+    binary = Logistic.fit(x, ["good" if not b else "bad" for b in bad], "good").predict(x) >= 0.5
+    assert per_kind[~bad].mean() > 0.99 and (~per_kind[bad]).mean() > 0.99
+    assert min(binary[~bad].mean(), (~binary[bad]).mean()) < 0.75
+
+
+def test_binary_model_files_load_with_the_same_scores(tmp_path):
+    """A classifier file of the earlier one-vector form scores as sigmoid(w . z + b)."""
+    w = np.array([1.5, -0.5])
+    path = tmp_path / "clf.npz"
+    np.savez(path, **{"c.mean": np.zeros(1), "c.std": np.ones(1), "c.weights": w})
+    with np.load(path) as data:
+        clf = Logistic.from_arrays(data, "c")
+    assert clf.predict(np.array([[2.0]]))[0] == pytest.approx(1 / (1 + np.exp(-(1.5 * 2.0 - 0.5))))
+
+
+def test_register_feature_rises_on_selling_prose(model):
+    """word_spam_mix: the commercial word LM explains selling prose (written for this test) better
+    than the clean word LM does, and modern genuine prose worse."""
+    assert "word_spam_mix" in model.feature_names("en")
+    values = dict(zip(model.feature_names("en"), model.features(SPAM, "en")))
+    genuine = [dict(zip(model.feature_names("en"), model.features(t, "en")))["word_spam_mix"]
+               for lang, t in MODERN + [("en", EN)] if lang == "en"]
+    assert values["word_spam_mix"] > 0.3 > max(genuine)
+    assert model.score(SPAM, "en")[0] < 0.5
