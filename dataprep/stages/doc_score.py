@@ -159,9 +159,10 @@ class CharLM:
         return cls(order, bits, np.minimum(counts, limit).astype(np.uint32),
                    np.minimum(distinct, limit).astype(np.uint32), total, len(unigrams) + 1, unit)
 
-    def costs(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """Per-unit cost in bits under the full model and under its unigram level."""
-        codes = lm_codes(text, self.unit)
+    def costs(self, text: str, codes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Per-unit cost in bits under the full model and under its unigram level. `codes`:
+        lm_codes(text, self.unit) when the caller already has them (LMs of one unit share them)."""
+        codes = lm_codes(text, self.unit) if codes is None else codes
         buckets = ngram_buckets(codes, self.order, self.bits)
         counts, distinct = self.counts, self.distinct
         start = self.order - 1
@@ -233,10 +234,11 @@ def all_features(text: str, good: CharLM, spam: CharLM, lang: str, words: CharLM
                  names: Sequence[str] | None = None, spam_words: CharLM | None = None) -> dict[str, float]:
     """Every candidate feature of one document, by name (a model uses the subset it was trained
     with). Cost features are in bits per character (per word for word_*)."""
-    cost, uni = good.costs(text)
+    char_codes = lm_codes(text)
+    cost, uni = good.costs(text, char_codes)
     if len(cost) == 0:
         return dict.fromkeys(names or ALL_FEATURES, 0.0)
-    spam_cost, _ = spam.costs(text)
+    spam_cost, _ = spam.costs(text, char_codes)
     width = WINDOW[lang]
     gain = uni - cost
     win_cost, win_gain = _window_means(cost, width), _window_means(gain, width)
@@ -266,7 +268,8 @@ def all_features(text: str, good: CharLM, spam: CharLM, lang: str, words: CharLM
         **line_shape(text),
     }
     if words is not None:
-        wcost, wuni = words.costs(text)
+        word_codes = lm_codes(text, "word")
+        wcost, wuni = words.costs(text, word_codes)
         if len(wcost) == 0:
             out.update(word_xent=0.0, word_gain=0.0, word_rel_gain=0.0, word_window_min_gain=0.0,
                        word_low_gain_frac=0.0, word_spam_mix=0.0)
@@ -275,7 +278,7 @@ def all_features(text: str, good: CharLM, spam: CharLM, lang: str, words: CharLM
                 # register, not topic: the commercial word unigram LM against the clean one's unigram
                 # level, bounded below as spam_mix. Function words of selling (your, our, now, free,
                 # today) carry over to spam on topics the trainer never wrote; product names do not.
-                spam_wcost, _ = spam_words.costs(text)
+                spam_wcost, _ = spam_words.costs(text, word_codes)
                 out["word_spam_mix"] = float(np.log2(0.5 + 0.5 * np.exp2(np.clip(wuni - spam_wcost, -30.0, 30.0))).mean())
             gains = _window_means(wuni - wcost, WINDOW["word"])
             out.update(word_xent=float(wcost.mean()), word_gain=float(wuni.mean() - wcost.mean()),
