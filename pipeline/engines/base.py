@@ -21,9 +21,16 @@
     start_at(step)
         Set the lr schedule to `step` (a run continuing a consolidated checkpoint's count).
     full_state_dict() -> dict | None
-        Collective. Under tp/pp the whole fp32 model with our names on rank 0, which the trainer
-        writes beside the checkpoint (DeepSpeed's files of those layouts cannot be merged offline);
-        None on other ranks and without model parallelism (`pretrain consolidate` merges ZeRO files).
+        Collective. The whole fp32 model with our names on rank 0 (None on the others), which the
+        trainer writes beside the checkpoint: always under tp/pp (DeepSpeed's files of those layouts
+        cannot be merged offline), with checkpoint.reshardable under every layout.
+    full_adam_state() -> (dict, int) | None
+        Collective. Adam's moments, full fp32 with our names ("exp_avg/<name>", "exp_avg_sq/<name>"),
+        and its step count on rank 0; None on the others.
+    load_adam_state(path) -> int
+        Set Adam's moments and step count from an optimizer.safetensors written under any layout
+        (this rank's slice of each); returns the step count. With load_into_model for the weights
+        and start_at for the schedule, a run continues under another layout as if it had not moved.
     dp_rank, dp_size                                   this rank's data-parallel coordinates
     zero_stage                                         int, how the checkpoint is laid out
 """
@@ -39,8 +46,8 @@ from pipeline.config import TrainConfig
 from pipeline.ds_config import build_ds_config
 from pipeline.kernels import check_liger, compile_blocks, use_liger
 from pipeline.model import document_positions
-from pipeline.parallel.consolidate import full_state_dict
-from pipeline.parallel.layout import ProcessGroups
+from pipeline.parallel.consolidate import full_adam_state, full_state_dict, load_adam_state
+from pipeline.parallel.layout import ProcessGroups, Topology
 from pipeline.schedule import make_scheduler
 
 
@@ -58,6 +65,8 @@ class TrainEngine(Protocol):
     def save(self, save_dir: Path, tag: str, client_state: dict[str, Any]) -> None: ...
     def load(self, save_dir: Path, tag: str, step: int) -> dict[str, Any]: ...
     def full_state_dict(self) -> dict[str, torch.Tensor] | None: ...
+    def full_adam_state(self) -> tuple[dict[str, torch.Tensor], int] | None: ...
+    def load_adam_state(self, path: Path) -> int: ...
 
 
 def param_group_names(model: torch.nn.Module) -> list[list[str]]:
@@ -85,6 +94,7 @@ class DeepSpeedBase:
         import deepspeed
 
         self.cfg, self.groups, self.eos_id = cfg, groups, eos_id
+        self._data_groups: ProcessGroups | None = None
         self.zero_stage = cfg.parallel.zero_stage
         if cfg.train.liger_kernels:
             check_liger()
@@ -157,7 +167,18 @@ class DeepSpeedBase:
                 del optimizer.step
         self._after_boundary(refused=not apply)
 
+    def _layout_groups(self) -> ProcessGroups:
+        """Our groups; pure data parallelism (which needs none to train) builds them at the first
+        consolidation, on every rank at once (creating groups is collective)."""
+        if self.groups is None and self._data_groups is None:
+            self._data_groups = ProcessGroups(Topology(tp=1, pp=1, dp=dist.world_size()))
+        return self.groups or self._data_groups
+
     def full_state_dict(self) -> dict[str, torch.Tensor] | None:
-        if self.groups is None:
-            return None
-        return full_state_dict(self.ds.module, self.cfg.model, self.groups)
+        return full_state_dict(self.ds.module, self.cfg.model, self._layout_groups())
+
+    def full_adam_state(self) -> tuple[dict[str, torch.Tensor], int] | None:
+        return full_adam_state(self.ds, self.cfg.model, self._layout_groups())
+
+    def load_adam_state(self, path: Path) -> int:
+        return load_adam_state(self.ds, self.cfg.model, self._layout_groups(), path)

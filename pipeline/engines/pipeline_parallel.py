@@ -10,15 +10,17 @@ import torch
 from pipeline.config import TrainConfig
 from pipeline.engines.base import DeepSpeedBase
 from pipeline.model import Transformer
+from pipeline.parallel.consolidate import load_shards
 from pipeline.parallel.layout import ProcessGroups
-from pipeline.parallel.stages import build_pipeline_module, load_full_weights
+from pipeline.parallel.stages import build_pipeline_module
 
 
 class PipelineParallelEngine(DeepSpeedBase):
     def __init__(self, cfg: TrainConfig, model: Transformer, groups: ProcessGroups, eos_id: int | None = None):
         """Each stage builds only its layers, then copies their weights out of `model`'s."""
         module = build_pipeline_module(cfg, groups)
-        load_full_weights(module, model.state_dict(), cfg.model.n_layers, groups)
+        load_shards(module, cfg.model, groups, model.state_dict().__getitem__,
+                    lambda param, value: param.copy_(value))
         super().__init__(cfg, module, groups, eos_id=eos_id)
 
     def grad_norm(self) -> float | None:

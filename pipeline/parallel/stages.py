@@ -20,8 +20,8 @@ With tp > 1 every stage's blocks are sharded over the tensor group by our Megatr
 replicated, as under AutoTP.
 
 Every stage builds only its own layers (LayerSpec) and then copies their weights from a full
-state dict with our parameter names, which is also how a run resumes from consolidated weights
-under a different layout.
+state dict with our parameter names (`consolidate.load_shards`, the same scatter that gives a run
+under a new layout its consolidated Adam moments).
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from torch import nn
 from pipeline.config import ModelConfig, TrainConfig
 from pipeline.model import RMSNorm, Rotary, TransformerBlock, cross_entropy, document_mask, use_flex
 from pipeline.parallel.layout import ProcessGroups
-from pipeline.parallel.tensor import TensorParallelBlock, shard_dim
+from pipeline.parallel.tensor import TensorParallelBlock
 
 
 Activations = torch.Tensor | tuple[torch.Tensor, torch.Tensor]    # hidden, or (hidden, positions)
@@ -146,13 +146,3 @@ def model_name(pipe_name: str, n_layers: int) -> str:
     index, rest = int(match.group(1)), match.group(2)
     return f"layers.{index - 1}.{rest}" if 1 <= index <= n_layers else rest
 
-
-def load_full_weights(module: nn.Module, state: dict[str, torch.Tensor], n_layers: int,
-                      groups: ProcessGroups) -> None:
-    """Copy this stage's weights (this tensor rank's shards) out of a full state dict with our names."""
-    tp, rank = groups.topology.tp, groups.get_tensor_model_parallel_rank()
-    with torch.no_grad():
-        for name, param in module.named_parameters():
-            ours = model_name(name, n_layers)
-            full, dim = state[ours], shard_dim(ours)
-            param.copy_(full if tp == 1 or dim is None else full.chunk(tp, dim=dim)[rank])
