@@ -2,6 +2,8 @@
 
 Layout of one checkpoint `<run.dir>/checkpoints/step_00000050/`:
     (DeepSpeed's files: mp_rank_*_model_states.pt, *optim_states.pt ...)
+    model.safetensors     the whole fp32 model, our names (+ model_config.yaml); tp/pp or checkpoint.reshardable
+    optimizer.safetensors Adam's full fp32 moments and step count, our names; checkpoint.reshardable
     rng_rank00000.pt      each rank's torch/numpy/python RNG states (torch.save, loaded weights_only=True)
     trainer_state.json    step, data position and fingerprint, loss-guard state, W&B run id, layout, model config
     COMPLETE              written last, by rank 0, after every rank's files are saved (barrier): the
@@ -18,9 +20,14 @@ parallel.global_batch: what fixes which samples each step reads) unless run.allo
 is set, which restarts the sample order on the new data. train.steps and the lr schedule
 (optim.lr, min_lr, warmup_steps) may change — the rate is recomputed from the new config at the
 resumed step. Other optimizer settings come from the checkpoint. The layout (tp, pp, ZeRO stage,
-and dp unless ZeRO is off) must match too: DeepSpeed's files are partitioned by it. To continue
-under another layout, `pretrain consolidate` the checkpoint and start a new run.dir with
-run.init_from: it continues the step counter and data position (fresh optimizer moments).
+and dp unless ZeRO is off) must match too: DeepSpeed's files are partitioned by it.
+
+Changing layout: with checkpoint.reshardable (the default) every checkpoint also holds the whole
+fp32 model (`model.safetensors`) and Adam's moments and step count (`optimizer.safetensors`),
+gathered from the live engine under our parameter names (`parallel/consolidate.py`; tp/pp layouts
+write the weights even without it). `pretrain consolidate` the checkpoint and start a new run.dir
+with run.init_from: it continues the weights, Adam state, step counter (lr schedule) and data
+position under any tp/pp/dp/ZeRO layout, and says so in one line.
 """
 from __future__ import annotations
 
@@ -289,7 +296,8 @@ def check_resumable(state: dict[str, Any], cfg: TrainConfig, ckpt: Path, world_s
     if differs:
         raise ConfigError(f"{ckpt}: written under layout {saved_layout}, now {layout}; DeepSpeed checkpoints resume "
                           f"only under their own layout. Start a new run.dir with "
-                          f"run.init_from=<`pretrain consolidate {ckpt}` output>")
+                          f"run.init_from=<`pretrain consolidate {ckpt}` output> to change layout: it continues "
+                          f"this run's step, data position and (with checkpoint.reshardable) Adam state")
 
 
 # ---- consolidation to one fp32 safetensors file ----
@@ -309,6 +317,7 @@ def resolve_checkpoint(path: str | Path) -> Path:
 
 
 CONSOLIDATED = "model.safetensors"
+OPTIMIZER = "optimizer.safetensors"
 
 
 def fp32_state_dict(ckpt: Path) -> tuple[dict[str, torch.Tensor], ModelConfig]:
@@ -343,24 +352,41 @@ def fp32_state_dict(ckpt: Path) -> tuple[dict[str, torch.Tensor], ModelConfig]:
     return {name: t.detach().float().contiguous().clone() for name, t in weights.items()}, model_cfg
 
 
-def write_consolidated(out: Path, weights: dict[str, torch.Tensor], model_cfg: ModelConfig, source: str) -> Path:
-    """`out` (safetensors, our parameter names, fp32) + `model_config.yaml` beside it, both atomic."""
+def _write_safetensors(out: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Path:
     from safetensors.torch import save
 
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out, "wb") as handle:
+        handle.write(save(tensors, metadata={"format": "pt", **metadata}))
+    return out
+
+
+def write_consolidated(out: Path, weights: dict[str, torch.Tensor], model_cfg: ModelConfig, source: str) -> Path:
+    """`out` (safetensors, our parameter names, fp32) + `model_config.yaml` beside it, both atomic."""
     # clone: safetensors refuses tensors sharing storage (tied embeddings)
     tensors = {name: t.detach().float().contiguous().clone() for name, t in weights.items()}
-    with atomic_write(out, "wb") as handle:
-        handle.write(save(tensors, metadata={"format": "pt", "source": source}))
-    write_text(out.parent / "model_config.yaml", yaml.safe_dump(dataclasses.asdict(model_cfg), sort_keys=False))
-    return out
+    written = _write_safetensors(out, tensors, {"source": source})
+    write_text(written.parent / "model_config.yaml", yaml.safe_dump(dataclasses.asdict(model_cfg), sort_keys=False))
+    return written
+
+
+def write_adam_state(out: Path, moments: dict[str, torch.Tensor], adam_step: int, source: str) -> Path:
+    """`optimizer.safetensors`: Adam's full fp32 moments as "exp_avg/<name>" and "exp_avg_sq/<name>"
+    for every tensor of `model.safetensors`, and its step count (metadata "adam_step"), atomic."""
+    return _write_safetensors(out, moments, {"source": source, "adam_step": str(adam_step)})
+
+
+def adam_state_beside(weights: str | Path) -> Path | None:
+    """The `optimizer.safetensors` beside a consolidated `model.safetensors`, if there is one."""
+    path = Path(weights).parent / OPTIMIZER
+    return path if path.is_file() else None
 
 
 def consolidate(path: str | Path, out: str | Path) -> Path:
     """Any intact checkpoint (or a run dir's latest) -> one fp32 `model.safetensors` +
-    `model_config.yaml`, and its `trainer_state.json`, with which `run.init_from` continues the
-    step counter and data position under another layout."""
+    `model_config.yaml`, its `trainer_state.json` and, when the checkpoint holds one
+    (checkpoint.reshardable), its `optimizer.safetensors`: with them `run.init_from` continues the
+    step counter, data position and Adam state under another layout."""
     ckpt = resolve_checkpoint(path)
     health = inspect(ckpt)
     if not health.usable:
@@ -369,6 +395,12 @@ def consolidate(path: str | Path, out: str | Path) -> Path:
     weights, model_cfg = fp32_state_dict(ckpt)
     written = write_consolidated(Path(out), weights, model_cfg, str(ckpt))
     write_json(written.parent / STATE, read_state(ckpt))
+    moments, copy = ckpt / OPTIMIZER, written.parent / OPTIMIZER
+    if moments.is_file():
+        with moments.open("rb") as source, atomic_write(copy, "wb") as target:
+            shutil.copyfileobj(source, target)
+    else:
+        copy.unlink(missing_ok=True)     # an older consolidation's moments must not meet these weights
     return written
 
 
@@ -382,8 +414,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """`pretrain consolidate RUN_DIR_OR_CKPT -o OUT`: registered by pipeline/cli.py."""
     parser = subparsers.add_parser(
         "consolidate", help="merge a checkpoint (any ZeRO stage) into one fp32 model.safetensors",
-        description="Write model.safetensors (fp32, our parameter names) and model_config.yaml from the latest "
-                    "complete checkpoint of a run dir, or from one checkpoint dir.")
+        description="Write model.safetensors (fp32, our parameter names), model_config.yaml and trainer_state.json "
+                    "from the latest complete checkpoint of a run dir, or from one checkpoint dir, and its "
+                    "optimizer.safetensors (Adam's state) when it has one: run.init_from=OUT/model.safetensors "
+                    "then continues that run under any layout.")
     parser.add_argument("path", help="run dir, its checkpoints/ dir, or a checkpoints/step_* dir")
     parser.add_argument("-o", "--output", required=True,
                         help="output .safetensors file, or a directory to hold model.safetensors")
@@ -402,7 +436,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _consolidate_command(args: argparse.Namespace) -> int:
     out = Path(args.output)
     written = consolidate(args.path, out if out.suffix == ".safetensors" else out / CONSOLIDATED)
-    print(f"wrote {written}, {written.parent / 'model_config.yaml'} and {written.parent / STATE}")
+    moments = adam_state_beside(written)
+    print(f"wrote {written}, {written.parent / 'model_config.yaml'}, {written.parent / STATE}"
+          + (f" and {moments}" if moments else " (no Adam state: the checkpoint was not checkpoint.reshardable)"))
     return 0
 
 

@@ -89,7 +89,8 @@ class RunConfig:
     seed: int = 1234                # model init and dropout-free training RNG
     init_from: str | None = None    # a consolidated model.safetensors to start a NEW run from (any layout)
     # With init_from from `pretrain consolidate` (trainer_state.json beside it): continue its step
-    # counter (lr schedule) and data position. false: start at step 0 on the first batch.
+    # counter (lr schedule), data position and, with optimizer.safetensors beside it, Adam's state.
+    # false: start at step 0 on the first batch with fresh Adam moments.
     init_continue: bool = True
     # Resume (or continue init_from) on data whose fingerprint differs from the checkpoint's: the
     # sample order then starts over on the new data. false: such a resume is refused.
@@ -182,6 +183,12 @@ class TrainLoopConfig:
 class CheckpointConfig:
     every: int = 50
     keep_last: int = 3
+    # Every checkpoint also holds the whole fp32 model and Adam's full moments and step count under
+    # our parameter names (model.safetensors + optimizer.safetensors, gathered from the live engine),
+    # so `run.init_from` can continue it under any tp/pp/dp/ZeRO layout keeping the optimizer state.
+    # Costs 12 bytes/parameter of disk per checkpoint and one gather to rank 0 per save. false:
+    # tp/pp layouts still write model.safetensors, and a layout change restarts Adam's moments.
+    reshardable: bool = True
 
     def validate(self) -> None:
         if self.every < 1 or self.keep_last < 1:

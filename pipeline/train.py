@@ -84,7 +84,7 @@ class Trainer:
                 train_samples, cfg.data.data_seed, cfg.train.steps, cfg.parallel.global_batch)]), flush=True)
         self.resume_from = checkpoint.newest_intact(self.run_dir, self.announce)
         self.resume_state = checkpoint.read_state(self.resume_from) if self.resume_from else None
-        # a consolidated checkpoint under run.init_from continues its step count and data position
+        # a consolidated checkpoint under run.init_from continues its step count, data position and Adam state
         continued = (checkpoint.init_state(cfg.run.init_from) if cfg.run.init_from and cfg.run.init_continue
                      and self.resume_state is None else None)
         source = self.resume_state or continued
@@ -117,7 +117,7 @@ class Trainer:
         if continued is not None:
             self.step = start
             self.engine.start_at(start)
-            self.announce(f"continuing {cfg.run.init_from} at step {start} (its lr schedule and data position)")
+            self.continue_layout(continued)
         if self.rank == 0:
             write_text(self.run_dir / "config.yaml", dump_yaml(cfg))
         self.metrics = MetricsLogger(cfg, self.step, enabled=self.rank == 0)
@@ -139,13 +139,26 @@ class Trainer:
             print(f"resumed from {ckpt} at step {state['step']}", flush=True)
         return int(state["step"])
 
+    def continue_layout(self, state: dict) -> None:
+        """A run continued from a consolidated checkpoint (`run.init_from`, weights already in the
+        model): its Adam state when saved beside it, then one line saying what moved and what came along."""
+        cfg = self.cfg
+        moments = checkpoint.adam_state_beside(cfg.run.init_from)
+        carried = "lr schedule and data position"
+        if moments is not None:
+            carried = f"Adam moments (optimizer step {self.engine.load_adam_state(moments)}), " + carried
+        else:
+            carried += f"; Adam moments start fresh (no {checkpoint.OPTIMIZER} beside it)"
+        layout, saved = checkpoint.layout_of(cfg, self.world), state.get("layout", {})
+        before, now = (", ".join(f"{k}={shape.get(k, '?')}" for k in layout) for shape in (saved, layout))
+        self.announce(f"layout change: continuing {cfg.run.init_from} at step {state['step']}, written under "
+                      f"[{before}], now [{now}]; carried over: weights, {carried}")
+
     def save(self) -> None:
         tag = checkpoint.tag_for(self.step)
         ckpt = checkpoint.checkpoints_dir(self.run_dir) / tag
         self.engine.save(ckpt.parent, tag, client_state={"step": self.step})
-        weights = self.engine.full_state_dict()        # collective; a dict on rank 0 under tp/pp only
-        if weights is not None:
-            checkpoint.write_consolidated(ckpt / checkpoint.CONSOLIDATED, weights, self.cfg.model, str(ckpt))
+        self.save_consolidated(ckpt)
         checkpoint.save_rng(ckpt, self.rank)
         if self.rank == 0:
             checkpoint.write_state(ckpt, {
@@ -168,6 +181,21 @@ class Trainer:
         if self.rank == 0:
             self.metrics.plot()
         dist.barrier()
+
+    def save_consolidated(self, ckpt: Path) -> None:
+        """Collective: the whole fp32 model under tp/pp (DeepSpeed's files of those layouts cannot be
+        merged offline) or with checkpoint.reshardable, then, with it, Adam's state; one tensor set at
+        a time on rank 0."""
+        par, source = self.cfg.parallel, str(ckpt)
+        if self.cfg.checkpoint.reshardable or par.tp > 1 or par.pp > 1:
+            weights = self.engine.full_state_dict()
+            if weights is not None:
+                checkpoint.write_consolidated(ckpt / checkpoint.CONSOLIDATED, weights, self.cfg.model, source)
+            del weights
+        if self.cfg.checkpoint.reshardable:
+            adam = self.engine.full_adam_state()
+            if adam is not None:
+                checkpoint.write_adam_state(ckpt / checkpoint.OPTIMIZER, *adam, source)
 
     def evaluate(self) -> dict[str, float]:
         if self.val_samples is None:

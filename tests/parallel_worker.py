@@ -4,9 +4,10 @@
 
 Trains the tiny model through `pipeline.engines.factory.build_engine` on seeded random tokens (the same
 global batch at every step whatever the layout; each data-parallel replica takes its slice),
-then consolidates the weights. Rank 0 writes {"losses", "grad_norms", "weights", group ranks,
-"held": what rank 0 holds of the model (see `held_numels`)} to OUT.pt and the weights in the
-checkpoint format (model.safetensors + model_config.yaml) beside it.
+then consolidates the weights and Adam's state. Rank 0 writes {"losses", "grad_norms", "weights",
+"adam" (full moments), "adam_step", group ranks, "held": what rank 0 holds of the model (see
+`held_numels`)} to OUT.pt and both in the checkpoint format (model.safetensors + model_config.yaml,
+optimizer.safetensors) beside it. --init starts from such files (Adam's state too when beside them).
 """
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ sys.path.insert(0, str(REPO))
 
 from common.config import load_config  # noqa: E402
 from pipeline import dist  # noqa: E402
-from pipeline.checkpoint import CONSOLIDATED, write_consolidated  # noqa: E402
+from pipeline.checkpoint import (CONSOLIDATED, OPTIMIZER, adam_state_beside, write_adam_state,  # noqa: E402
+                                 write_consolidated)
 from pipeline.config import TrainConfig  # noqa: E402
 from pipeline.engines.factory import build_engine  # noqa: E402
 from pipeline.model import Transformer  # noqa: E402
@@ -59,6 +61,8 @@ def main() -> None:
     if args.init:
         load_into_model(model, args.init)
     engine = build_engine(cfg, model, EOS if cfg.data.document_mask else None)
+    if args.init and adam_state_beside(args.init):
+        engine.load_adam_state(adam_state_beside(args.init))
     groups = engine.groups or ProcessGroups(topology)     # pure data parallelism has none of ours
     per_rank = cfg.parallel.global_batch // engine.dp_size
     held = probe_gradients(engine)
@@ -69,11 +73,14 @@ def main() -> None:
         grad_norms.append(engine.grad_norm())
     held.update(held_numels(engine))
     weights = full_state_dict(engine.ds.module, cfg.model, groups)
+    adam = engine.full_adam_state()
     autotp = cfg.parallel.tp > 1 and cfg.parallel.pp == 1
     deepspeed_groups = deepspeed_tensor_group_ranks() if autotp else None
     if dist.rank() == 0:
         write_consolidated(Path(args.out).parent / CONSOLIDATED, weights, cfg.model, "test")
+        write_adam_state(Path(args.out).parent / OPTIMIZER, *adam, "test")
         torch.save({"losses": losses, "grad_norms": grad_norms, "weights": weights,
+                    "adam": adam[0], "adam_step": adam[1],
                     "our_tensor_ranks": groups.ranks("tensor"), "deepspeed_tensor_ranks": deepspeed_groups,
                     "held": held},
                    args.out)

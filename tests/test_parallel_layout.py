@@ -10,11 +10,12 @@ import torch
 from safetensors.torch import load_file
 
 from common.config import ConfigError, load_config
-from pipeline.checkpoint import CONSOLIDATED, consolidate, latest_complete, write_consolidated
+from pipeline.checkpoint import (CONSOLIDATED, OPTIMIZER, consolidate, latest_complete, write_adam_state,
+                                 write_consolidated)
 from pipeline.config import ModelConfig, TrainConfig
 from pipeline.metrics import read_metrics
 from pipeline.model import Transformer
-from pipeline.parallel.consolidate import load_into_model
+from pipeline.parallel.consolidate import adam_names, load_into_model, open_checked
 from pipeline.parallel.layout import LayoutError, Topology, check_layout
 from pipeline.parallel.stages import model_name
 from pipeline.parallel.tensor import autotp_section, shard_dim
@@ -115,6 +116,22 @@ def test_load_into_model_rejects_other_models(tmp_path):
         load_into_model(model, tmp_path / "nope.safetensors")
 
 
+def test_adam_state_file_holds_both_moments_of_every_model_tensor(tmp_path):
+    """optimizer.safetensors: "exp_avg/<name>" and "exp_avg_sq/<name>" for each key of model.safetensors,
+    the step count in its metadata; a file for another model is refused naming the tensor."""
+    small = ModelConfig(vocab_size=64, dim=16, n_layers=1, n_heads=2)
+    moments = {name: torch.rand(shape) for name, shape in adam_names(small).items()}
+    path = write_adam_state(tmp_path / OPTIMIZER, moments, 7, "test")
+    assert sorted(adam_names(small)) == sorted(f"{key}/{name}" for key in ("exp_avg", "exp_avg_sq")
+                                               for name in Transformer(small).state_dict())
+    with open_checked(path, adam_names(small)) as handle:
+        assert handle.metadata()["adam_step"] == "7"
+        assert torch.equal(handle.get_tensor("exp_avg_sq/norm.weight"), moments["exp_avg_sq/norm.weight"])
+    with pytest.raises(ConfigError, match=r"optimizer.safetensors: tensor 'exp_avg/layers.1.attention_norm.weight' is missing"):
+        with open_checked(path, adam_names(ModelConfig(vocab_size=64, dim=16, n_layers=2, n_heads=2))):
+            pass
+
+
 # ---- through the real CLI ----
 
 def test_cli_rejects_zero2_pipeline_on_every_rank_before_any_group():
@@ -154,10 +171,12 @@ def train_in_two_runs(packed, run, ranks: int, layout: dict) -> None:
 
 @pytest.fixture(scope="module")
 def cli_reference(tmp_path_factory):
-    """One process through the real CLI: losses and consolidated weights every layout must match."""
+    """One process through the real CLI: losses and consolidated weights every layout must match.
+    Without checkpoint.reshardable, so its weights come from DeepSpeed's ZeRO files (`zero_to_fp32`)
+    and the tp/pp layouts' live-gathered ones are checked against that other path."""
     packed = write_corpus(tmp_path_factory.mktemp("packed"))
     run = tmp_path_factory.mktemp("single")
-    train_in_two_runs(packed, run, 1, {})
+    train_in_two_runs(packed, run, 1, {"checkpoint.reshardable": False})
     weights = load_file(consolidate(run, run / "export" / CONSOLIDATED))
     return packed, read_metrics(run / "metrics.jsonl"), weights
 

@@ -3,10 +3,11 @@ ZeRO stages hold what they should partition.
 
 Each layout runs 20 optimizer steps of the tiny model on the same global batches as a
 single-process reference (shared by all tests) with gradient clipping active (clip 0.5, norms
-~0.8-1.3), then consolidates its weights to our parameter names. Losses and gradient norms must
-agree within 1e-4 relative at every step and the consolidated weights within 5e-5 absolute
-(Adam's normalisation turns float reordering in the all-reduces into ~1e-5 weight differences;
-the measured maxima are in docs/PARALLELISM.md).
+~0.8-1.3), then consolidates its weights and Adam's state to our parameter names. Losses and
+gradient norms must agree within 1e-4 relative at every step, the consolidated weights within 5e-5
+absolute (Adam's normalisation turns float reordering in the all-reduces into ~1e-5 weight
+differences) and each Adam moment within 1e-4 of its largest value (measured: 2.0e-5 at most), with
+the same step count; the measured maxima are in docs/PARALLELISM.md.
 """
 from __future__ import annotations
 
@@ -73,6 +74,11 @@ def assert_same_run(result: dict, reference: dict) -> None:
         assert weights[name].shape == value.shape, name
         diff = (weights[name] - value).abs().max().item()
         assert diff < 5e-5, f"{name}: consolidated weights differ by {diff:.2e}"
+    assert result["adam_step"] == reference["adam_step"]
+    assert result["adam"].keys() == reference["adam"].keys()
+    for name, value in reference["adam"].items():     # "exp_avg/<name>", "exp_avg_sq/<name>"
+        diff = ((result["adam"][name] - value).abs().max() / value.abs().max()).item()
+        assert diff < 1e-4, f"{name}: consolidated Adam moment differs by {diff:.2e} of its largest value"
 
 
 @pytest.mark.slow
@@ -128,17 +134,22 @@ def test_zero_stages_partition_what_they_should(tmp_path, stage):
 
 
 @pytest.mark.slow
-def test_new_layout_starts_from_consolidated_weights(tmp_path, reference):
-    """Weights consolidated from one layout seed a run under another: the pipeline run continues
-    exactly like a single process started from the same model.safetensors."""
+@pytest.mark.parametrize("ranks,layout", [(2, ["parallel.pp=2"]),
+                                          (4, ["parallel.tp=2", "parallel.zero_stage=3"])])
+def test_new_layout_starts_from_consolidated_weights(tmp_path, reference, ranks, layout):
+    """Weights and Adam state consolidated from one layout seed a run under another and it continues
+    exactly like a single process started from the same model.safetensors + optimizer.safetensors:
+    a pipeline (each stage loads its own parameters' moments) and tp=2 x dp=2 under ZeRO-3 (each rank
+    its tensor shard of them, which ZeRO-3 partitions over the data-parallel pair)."""
     trained = reference()
     weights = trained["dir"] / "model.safetensors"
-    assert weights.is_file()
+    assert weights.is_file() and (trained["dir"] / "optimizer.safetensors").is_file()
     steps = ["train.steps=3"]
     expected = reference(*steps, init=weights)
-    result = run_layout(tmp_path, 2, ["parallel.pp=2", *steps], init=weights)
+    result = run_layout(tmp_path, ranks, [*layout, *steps], init=weights)
     assert_same_run(result, expected)
     assert expected["losses"][0] < trained["losses"][0] - 0.3   # it did start from the trained weights
+    assert result["adam_step"] == trained["adam_step"] + 3     # ... and Adam's step count
 
 
 @pytest.mark.slow
