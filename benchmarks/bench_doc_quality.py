@@ -378,7 +378,7 @@ def compare(train_inputs: list[Path], holdout: float, items, out: list[str]) -> 
                 for quantile in (0.01, 0.02, 0.03):
                     if folds_name != "all domain folds" and (quantile != 0.02 or not name.startswith("shipped:")):
                         continue
-                    clf = ds.fit_classifier(ex, names, quantile)
+                    clf = ds.fit_classifier(ex, names, quantile, per_kind=ds.PER_KIND.get(lang, True))
                     p = clf.predict(np.array([[f[n] for n in names] for _, _, f in evals]))
                     variants[(name, folds_name, quantile)][lang] = [(k, ok and s >= 0.5) for (k, ok, _), s in zip(evals, p)]
     out += ["### Design comparison (`--compare`): classifiers on the same cross-fitted examples", "",

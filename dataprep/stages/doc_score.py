@@ -953,7 +953,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     train = sub.add_parser("train", help="train a model from clean reference text")
     train.add_argument("--input", nargs="+", required=True,
                        help="jsonl(.gz)/parquet files or directories of clean text (records with `noise` set are skipped)")
-    train.add_argument("--output", required=True, help="model file to write (.npz)")
+    train.add_argument("-o", "--output", required=True, help="model file to write (.npz)")
     train.add_argument("--holdout", type=float, default=0.2,
                        help="fraction of documents (by id hash) left out for evaluation (benchmarks/bench_doc_quality.py)")
     train.add_argument("--seed", type=int, default=0)
