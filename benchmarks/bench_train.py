@@ -10,6 +10,9 @@ Per round it takes each variant's median step time; it reports per-round ratios 
 ZeRO / DDP, compiled / eager and the masked run's cost.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_train.py --ranks 2 --model configs/model/125m.yaml --seq 256
+
+`--optimizer` instead times one AdamW step over the model's parameters in this process, torch's
+multi-tensor (`foreach`) form against the fused one that `pipeline.ds_config.make_optimizer` uses.
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common.config import load_config  # noqa: E402
 from pipeline import dist  # noqa: E402
 from pipeline.config import ModelConfig, TrainConfig  # noqa: E402
+from pipeline.ds_config import make_optimizer  # noqa: E402
 from pipeline.engines.base import param_groups  # noqa: E402
 from pipeline.engines.zero import ZeroEngine  # noqa: E402
 from pipeline.model import Transformer  # noqa: E402
@@ -68,8 +72,7 @@ def batches(cfg: TrainConfig, rank: int, ranks: int, step: int) -> list[torch.Te
 def time_ddp(cfg: TrainConfig, rank: int, ranks: int, steps: int) -> list[float]:
     torch.manual_seed(0)
     model = torch.nn.parallel.DistributedDataParallel(Transformer(cfg.model))
-    optim = torch.optim.AdamW(param_groups(model.module, cfg.optim.weight_decay), lr=cfg.optim.lr,
-                              betas=(cfg.optim.beta1, cfg.optim.beta2), eps=cfg.optim.eps, foreach=True)
+    optim = make_optimizer(cfg)(param_groups(model.module, cfg.optim.weight_decay))    # the same AdamW as ours
     times = []
     for step in range(steps):
         micro = batches(cfg, rank, ranks, step)
@@ -130,6 +133,33 @@ def summarize(rounds: list[dict[str, float]], tokens_per_step: int) -> dict[str,
     return summary
 
 
+def time_optimizers(cfg: TrainConfig, repeats: int) -> dict[str, object]:
+    """Median seconds of one AdamW step over every parameter (gradients set), foreach vs fused."""
+    torch.manual_seed(0)
+    model = Transformer(cfg.model)
+    for p in model.parameters():
+        p.grad = torch.randn_like(p)
+    result: dict[str, object] = {"params": cfg.model.num_params()}
+    for form in ("foreach", "fused"):
+        optim = torch.optim.AdamW(param_groups(model, cfg.optim.weight_decay), lr=cfg.optim.lr, **{form: True})
+        optim.step()                          # allocates the moments
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            optim.step()
+            times.append(time.perf_counter() - started)
+        result[f"{form}_step_s"] = statistics.median(times)
+    result["fused_speedup"] = result["foreach_step_s"] / result["fused_step_s"]
+    return result
+
+
+def run_setup(args: argparse.Namespace) -> dict[str, object]:
+    """The command's arguments with the machine, torch version, date and load it ran under."""
+    return {**vars(args), "torch": torch.__version__,
+            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+            "date": datetime.now(timezone.utc).isoformat(timespec="minutes"), "load_average": os.getloadavg()}
+
+
 def worker(rank: int, ranks: int, port: int, args: argparse.Namespace, out: str) -> None:
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(ranks), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
@@ -155,10 +185,7 @@ def worker(rank: int, ranks: int, port: int, args: argparse.Namespace, out: str)
         dist.shutdown()
     if rank == 0:
         summary = summarize(rounds, cfg.parallel.global_batch * cfg.data.seq_len)
-        summary["setup"] = {**vars(args), "params": cfg.model.num_params(), "torch": torch.__version__,
-                            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-                            "date": datetime.now(timezone.utc).isoformat(timespec="minutes"),
-                            "load_average": os.getloadavg(), "wall_s": time.perf_counter() - started}
+        summary["setup"] = {**run_setup(args), "params": cfg.model.num_params(), "wall_s": time.perf_counter() - started}
         Path(out).write_text(json.dumps(summary, indent=2))
 
 
@@ -180,6 +207,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (each runs every variant once)")
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma list of {', '.join(VARIANTS)}")
     parser.add_argument("--out", default="bench_train.json")
+    parser.add_argument("--optimizer", action="store_true",
+                        help="time one AdamW step, foreach vs fused, in this process (--threads threads)")
     parser.add_argument("--summarize", metavar="JSON",
                         help="recompute the summary of an earlier run's JSON (its rounds_ms) and rewrite it")
     args = parser.parse_args()
@@ -189,6 +218,12 @@ def main() -> None:
         rounds = [{k: v / 1000 for k, v in r.items()} for r in earlier["rounds_ms"]]
         summary = {**summarize(rounds, setup["global_batch"] * setup["seq"]), "setup": setup}
         Path(args.summarize).write_text(json.dumps(summary, indent=2))
+        print(json.dumps(summary, indent=2))
+        return
+    if args.optimizer:
+        torch.set_num_threads(args.threads)
+        summary = {**time_optimizers(make_cfg(args), args.steps), "setup": run_setup(args)}
+        Path(args.out).write_text(json.dumps(summary, indent=2))
         print(json.dumps(summary, indent=2))
         return
     unknown = set(args.variants.split(",")) - set(VARIANTS)

@@ -12,7 +12,8 @@ from common.config import ConfigError, load_config
 from dataprep.packed import PackedCorpus, TrainingSamples
 from pipeline.config import OptimConfig, TrainConfig
 from pipeline.data import Prefetcher, TrainBatches, eval_micro_batches
-from pipeline.ds_config import build_ds_config
+from pipeline.ds_config import build_ds_config, make_optimizer
+from pipeline.engines.base import param_groups
 from pipeline.schedule import lr_at
 from train_fixtures import write_corpus
 
@@ -27,9 +28,21 @@ def test_ds_config_follows_the_train_config():
     assert ds["gradient_accumulation_steps"] == 4 and ds["train_batch_size"] == 16
     assert ds["train_micro_batch_size_per_gpu"] == 2 and ds["zero_optimization"]["stage"] == 3
     assert ds["gradient_clipping"] == 0.5
-    assert ds["optimizer"]["type"] == "AdamW" and ds["optimizer"]["params"]["torch_adam"] is True
+    assert "optimizer" not in ds           # the engine hands DeepSpeed torch's fused AdamW (make_optimizer)
     gpu = build_ds_config(cfg_with("train.precision=bf16"), world_size=2, on_gpu=True)
-    assert "torch_adam" not in gpu["optimizer"]["params"] and gpu["bf16"]["enabled"]
+    assert "optimizer" not in gpu and gpu["bf16"]["enabled"]
+    offload = cfg_with("parallel.zero_stage=2", "parallel.offload_optimizer=true")
+    assert build_ds_config(offload, world_size=2, on_gpu=False)["optimizer"]["type"] == "AdamW"
+    assert make_optimizer(offload) is None   # ZeRO-Offload requires DeepSpeed's CPU Adam, named in the JSON
+
+
+def test_optimizer_is_torchs_fused_adamw_with_the_configured_settings():
+    cfg = cfg_with("optim.lr=0.002", "optim.weight_decay=0.05", "optim.beta2=0.9")
+    model = torch.nn.Linear(4, 4)
+    optimizer = make_optimizer(cfg)(param_groups(model, cfg.optim.weight_decay))
+    assert isinstance(optimizer, torch.optim.AdamW) and optimizer.defaults["fused"] is True
+    assert optimizer.defaults["lr"] == 0.002 and optimizer.defaults["betas"] == (cfg.optim.beta1, 0.9)
+    assert [g["weight_decay"] for g in optimizer.param_groups] == [0.05, 0.0]     # none on the bias
 
 
 @pytest.mark.parametrize("overrides, message", [

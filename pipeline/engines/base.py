@@ -43,7 +43,7 @@ import torch
 
 from pipeline import dist
 from pipeline.config import TrainConfig
-from pipeline.ds_config import build_ds_config
+from pipeline.ds_config import build_ds_config, make_optimizer
 from pipeline.kernels import check_liger, compile_blocks, use_liger
 from pipeline.model import document_positions
 from pipeline.parallel.consolidate import full_adam_state, full_state_dict, load_adam_state
@@ -100,7 +100,7 @@ class DeepSpeedBase:
             check_liger()
         self.ds, _, _, _ = deepspeed.initialize(
             model=module, model_parameters=param_groups(module, cfg.optim.weight_decay),
-            config=build_ds_config(cfg, dist.world_size()),
+            optimizer=make_optimizer(cfg), config=build_ds_config(cfg, dist.world_size()),
             lr_scheduler=lambda optimizer: make_scheduler(optimizer, cfg.optim, cfg.train.steps), mpu=mpu)
         self.device = self.ds.device
         self._applied = True
