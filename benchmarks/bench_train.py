@@ -27,6 +27,7 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, Callable
 
 import torch
 import torch.multiprocessing as mp
@@ -69,14 +70,24 @@ def batches(cfg: TrainConfig, rank: int, ranks: int, step: int) -> list[torch.Te
     return list(data.scatter(1, boundary, EOS).split(cfg.parallel.micro_batch))
 
 
-def time_ddp(cfg: TrainConfig, rank: int, ranks: int, steps: int) -> list[float]:
+def time_steps(step: Callable[[int], None], steps: int, profiler: Any = None) -> list[float]:
+    """Seconds of each of `steps` calls of step(index); the last one inside `profiler` when given."""
+    times = []
+    for index in range(steps):
+        with profiler if profiler is not None and index == steps - 1 else contextlib.nullcontext():
+            started = time.perf_counter()
+            step(index)
+            times.append(time.perf_counter() - started)
+    return times
+
+
+def time_ddp(cfg: TrainConfig, rank: int, ranks: int, steps: int, profiler: Any = None) -> list[float]:
     torch.manual_seed(0)
     model = torch.nn.parallel.DistributedDataParallel(Transformer(cfg.model))
     optim = make_optimizer(cfg)(param_groups(model.module, cfg.optim.weight_decay))    # the same AdamW as ours
-    times = []
-    for step in range(steps):
-        micro = batches(cfg, rank, ranks, step)
-        started = time.perf_counter()
+
+    def step(index: int) -> None:
+        micro = batches(cfg, rank, ranks, index)
         for i, batch in enumerate(micro):
             last = i == len(micro) - 1           # all-reduce once, on the last micro-batch
             with contextlib.nullcontext() if last else model.no_sync():
@@ -85,30 +96,33 @@ def time_ddp(cfg: TrainConfig, rank: int, ranks: int, steps: int) -> list[float]
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
         optim.step()
         optim.zero_grad(set_to_none=True)
-        times.append(time.perf_counter() - started)
-    return times
+    return time_steps(step, steps, profiler)
 
 
 def time_zero(cfg: TrainConfig, rank: int, ranks: int, steps: int, compile_blocks: bool = False,
-              document_mask: bool = False) -> list[float]:
+              document_mask: bool = False, profiler: Any = None) -> list[float]:
     torch.manual_seed(0)
     cfg.train.compile = compile_blocks
     engine = ZeroEngine(cfg, Transformer(cfg.model), eos_id=EOS if document_mask else None)
-    times = []
-    for step in range(steps):
-        micro = batches(cfg, rank, ranks, step)
-        started = time.perf_counter()
-        engine.train_step(micro)
-        times.append(time.perf_counter() - started)
+    times = time_steps(lambda index: engine.train_step(batches(cfg, rank, ranks, index)), steps, profiler)
     engine.ds.destroy()
     return times
 
 
-def run_variant(name: str, cfg: TrainConfig, rank: int, ranks: int, steps: int) -> list[float]:
+def run_variant(name: str, cfg: TrainConfig, rank: int, ranks: int, steps: int, profiler: Any = None) -> list[float]:
     if name == "ddp":
-        return time_ddp(cfg, rank, ranks, steps)
+        return time_ddp(cfg, rank, ranks, steps, profiler)
     return time_zero(cfg, rank, ranks, steps, compile_blocks=name == "zero_compile",
-                     document_mask=name == "zero_mask")
+                     document_mask=name == "zero_mask", profiler=profiler)
+
+
+def profile_summary(profiler: Any, step_s: float, count: int = 10) -> dict[str, object]:
+    """The profiled step: its `count` largest operators by their own CPU time, and the step's wall
+    time spent outside every operator (on 2 ranks mostly waiting for the other's gradients)."""
+    events = sorted(profiler.key_averages(), key=lambda e: -e.self_cpu_time_total)
+    in_ops_ms = sum(e.self_cpu_time_total for e in events) / 1000
+    return {"step_ms": round(1000 * step_s, 1), "outside_operators_ms": round(1000 * step_s - in_ops_ms, 1),
+            "top_ops_ms": {e.key: round(e.self_cpu_time_total / 1000, 1) for e in events[:count]}}
 
 
 def speedup(rounds: list[dict[str, float]], variant: str, baseline: str) -> dict[str, object]:
@@ -170,12 +184,16 @@ def worker(rank: int, ranks: int, port: int, args: argparse.Namespace, out: str)
     rounds: list[dict[str, float]] = []
     started = time.perf_counter()
     try:
+        profiles = {}
         for index in range(args.rounds):
             medians = {}
             for name in variants if index % 2 == 0 else variants[::-1]:
                 dist.barrier()
-                times = run_variant(name, cfg, rank, ranks, args.warmup + args.steps)[args.warmup:]
+                profiler = torch.profiler.profile() if args.profile and index == args.rounds - 1 else None
+                times = run_variant(name, cfg, rank, ranks, args.warmup + args.steps, profiler)[args.warmup:]
                 medians[name] = statistics.median(times)
+                if profiler is not None:
+                    profiles[name] = profile_summary(profiler, times[-1])
                 gc.collect()
             rounds.append(medians)
             if rank == 0:
@@ -185,6 +203,8 @@ def worker(rank: int, ranks: int, port: int, args: argparse.Namespace, out: str)
         dist.shutdown()
     if rank == 0:
         summary = summarize(rounds, cfg.parallel.global_batch * cfg.data.seq_len)
+        if profiles:
+            summary["profile_rank0_last_round"] = profiles
         summary["setup"] = {**run_setup(args), "params": cfg.model.num_params(), "wall_s": time.perf_counter() - started}
         Path(out).write_text(json.dumps(summary, indent=2))
 
@@ -207,6 +227,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (each runs every variant once)")
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma list of {', '.join(VARIANTS)}")
     parser.add_argument("--out", default="bench_train.json")
+    parser.add_argument("--profile", action="store_true",
+                        help="profile each variant's last step of the last round on rank 0: its largest operators")
     parser.add_argument("--optimizer", action="store_true",
                         help="time one AdamW step, foreach vs fused, in this process (--threads threads)")
     parser.add_argument("--summarize", metavar="JSON",
