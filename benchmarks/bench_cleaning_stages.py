@@ -4,7 +4,10 @@ Speed is CPU seconds per stage in one process (wall time on a shared machine lie
 documents and characters per CPU second. Effect uses the sample's `noise` tags as ground
 truth: for each kind of planted noise, the share of documents each stage removed or changed.
 
-    python benchmarks/bench_cleaning_stages.py [--inputs data/sample/raw]
+    python benchmarks/bench_cleaning_stages.py [--inputs data/sample/raw] [--no-box-tables]
+
+It also lists why the real (unplanted) documents were removed; `--no-box-tables` leaves tables drawn
+with box characters as they are (`lines.box_tables: false`), for the comparison.
 """
 from __future__ import annotations
 
@@ -32,12 +35,13 @@ def load(inputs: Path) -> list[Document]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--inputs", type=Path, default=Path("data/sample/raw"))
+    parser.add_argument("--no-box-tables", action="store_true", help="lines.box_tables=false")
     args = parser.parse_args()
     docs = load(args.inputs)
     noise_of = {d.id: d.meta["noise"] for d in docs}
     original = {d.id: d.text for d in docs}
 
-    lines_cfg = LinesConfig()
+    lines_cfg = LinesConfig(box_tables=not args.no_box_tables)
     start = time.process_time()
     counts: Counter[str] = Counter()
     for doc in docs:
@@ -52,6 +56,7 @@ def main() -> None:
     print("| stage | docs in | removed | changed | CPU s | docs/CPU s | M chars/CPU s |")
     print("|---|---|---|---|---|---|---|")
     effect: dict[str, Counter[str]] = defaultdict(Counter)
+    real_removals: Counter[str] = Counter()
     current = docs
     for stage in stages:
         stats = StageStats(stage.name)
@@ -65,6 +70,8 @@ def main() -> None:
               f"{len(current) / cpu:,.0f} | {chars / cpu / 1e6:.2f} |")
         for removal in stats.removals:
             effect[noise_of[removal.id]][f"{stage.name}:removed"] += 1
+            if noise_of[removal.id] == "real":
+                real_removals[f"{stage.name}:{removal.reason}"] += 1
         for doc in kept:
             if doc.text != before[doc.id]:
                 effect[noise_of[doc.id]][f"{stage.name}:changed"] += 1
@@ -75,6 +82,8 @@ def main() -> None:
     for noise, total in sorted(totals.items(), key=lambda kv: -kv[1]):
         parts = ", ".join(f"{k} {n / total:.0%}" for k, n in effect[noise].most_common())
         print(f"| {noise} | {total} | {parts or 'untouched'} |")
+    print(f"\nreal documents removed, by reason ({sum(real_removals.values())} of {totals['real']}): "
+          + ", ".join(f"{k} {n}" for k, n in real_removals.most_common()))
     kept_chars = sum(len(d.text) for d in current)
     print(f"\nkept {len(current)} of {len(docs)} documents, {kept_chars / sum(map(len, original.values())):.1%} "
           f"of the characters")

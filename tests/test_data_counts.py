@@ -24,6 +24,7 @@ def done(tmp_path_factory):
     """Raw -> `dataprep run --wandb` (3 shards) -> `dataprep pack --wandb`, W&B offline with an API key set."""
     root = tmp_path_factory.mktemp("counts")
     zh, en = real_texts("fortunes-zh", 20), real_texts("fortunes/", 20)
+    zh[-1] = "\n".join(line + " ★★★★★★" if line.strip() else line for line in zh[-1].split("\n"))  # symbol_ratio
     write_jsonl(root / "raw" / "zh.jsonl", [{"text": t} for t in zh])
     write_jsonl(root / "raw" / "en.jsonl", [{"text": t} for t in en + ["short", "买 " * 80]])
     model = tiny_tokenizer(root / "tok", sample_documents(zh=60, en=30), jieba_fraction=0.0)

@@ -40,6 +40,7 @@ from common.config import ConfigError
 from dataprep.core import Document, Stage, StageStats
 from dataprep.stages.line_model import LineModel, line_features
 from dataprep.stages.normalize import detect_lang
+from dataprep.stages.tables import render_box_tables
 
 SEPARATORS_RE = re.compile(r"\s*(?:[|｜·•»>/]|\s{2,}|\u3000)\s*")
 NAV_WORDS = {
@@ -134,6 +135,8 @@ class LinesConfig:
                                         # the wrap (near its width, no sentence end) and they outnumber the lines
                                         # wider than the wrap width: on web pages with short lines a title or a
                                         # spam line may come near the width once or twice, paragraphs run past it
+    box_tables: bool = True             # rewrite tables drawn with box characters as rows of " | "-joined cells
+                                        # (dataprep/stages/tables.py) in the kept text; off = kept as drawn
 
     def validate(self) -> None:
         if self.min_docs < 2:
@@ -345,7 +348,7 @@ class LineCleaner(Stage):
         lang = doc.meta.get("lang") or detect_lang(doc.text)
         kinds = self.judge(lines, lang, stats)
         if not any(kinds):
-            return doc
+            return self._render_tables(doc, stats)
         for line, kind in zip(lines, kinds):
             if kind:
                 stats.count(f"lines.{kind}")
@@ -357,6 +360,14 @@ class LineCleaner(Stage):
             stats.remove(doc, "empty_after_line_clean")
             return None
         doc.text = kept
+        return self._render_tables(doc, stats)
+
+    def _render_tables(self, doc: Document, stats: StageStats) -> Document:
+        """After the verdicts (the model judged each drawn table as one block): kept tables as rows."""
+        if self.cfg.box_tables:
+            doc.text, tables = render_box_tables(doc.text)
+            if tables:
+                stats.count("lines.box_tables_rendered", tables)
         return doc
 
     def _mark_repeated(self, lines: list[str], kinds: list[str | None], stats: StageStats) -> None:

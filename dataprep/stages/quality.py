@@ -19,6 +19,7 @@ from common.config import ConfigError
 from dataprep.core import Document, Stage, StageStats
 from dataprep.histograms import COUNT, FRACTION, RATIO, Bins, Cut
 from dataprep.stages.normalize import detect_lang, han_ratio
+from dataprep.stages.tables import CELL_SEPARATOR
 
 ZH_STOP_WORDS = ["的", "年", "在", "月", "是", "和", "日", "了", "为", "有", "被", "人", "中", "他", "也",
                  "而", "由"]                                               # FineWeb-2 cmn_Hani
@@ -288,7 +289,8 @@ def line_and_repetition_reasons(text: str, units: str | Sequence[str], cfg: ZhQu
         measure("mean_line_chars", mean)
         if mean < cfg.min_mean_line_chars:
             yield "short_lines"
-    punct = terminal_punct_frac(lines)
+    # table rows (cells joined by " | ", as the lines stage renders drawn tables) hold no sentences
+    punct = terminal_punct_frac([line for line in lines if CELL_SEPARATOR not in line] or lines)
     measure("terminal_punct_frac", punct)
     if punct < cfg.min_terminal_punct_frac:
         yield "few_terminal_punct"
