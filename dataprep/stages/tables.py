@@ -120,6 +120,8 @@ def render_box_tables(text: str) -> tuple[str, int]:
     """The text with every box-drawn table rendered as rows and every margin-bar card without its
     bars (see the module docstring), and how many of them there were. A run of row and border lines
     is a table when it has at least one of each."""
+    if BOX_RE.search(text) is None:          # nearly every document: one scan, nothing to rewrite
+        return text, 0
     lines = text.split("\n")
     out: list[str] = []
     tables = i = 0
