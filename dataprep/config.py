@@ -113,7 +113,7 @@ class DataConfig:
     id_field: str = "id"
     num_workers: int = 2               # processes per task for per-shard steps
     shard_size: int = 20_000           # input records per shard (jsonl lines, parquet rows, txt files)
-    lang_zh_min_han: float = ZH_MIN_HAN  # Han / (Han + Latin letters) from which a doc is "zh", else "en"
+    lang_zh_min_han: float = ZH_MIN_HAN  # Han / (Han + Latin letters), code tokens left out: from it "zh", else "en"
     domain: DomainConfig = dataclasses.field(default_factory=DomainConfig)   # source glob -> domain tag
     # The run fails when quarantine or one removal reason takes more than this share of the input
     # records: a wrong text_field, format or threshold, not a corpus. 1.0 never fails

@@ -14,7 +14,7 @@ from dataprep_corpus import NO_FILTERS, SAMPLE, config, mixed_corpus, real_texts
 
 from common.config import ConfigError
 from dataprep import runner
-from dataprep.stages.normalize import detect_lang, normalize_text
+from dataprep.stages.normalize import ZH_MIN_HAN, detect_lang, han_ratio, normalize_text, without_code
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -139,6 +139,20 @@ def test_language_tag_from_han_ratio():
     assert detect_lang("ls -l /etc 列出目录 ┌──┐ 1234") == "zh"
     assert detect_lang(real_texts("fortunes/", 1)[0]) == "en"
     assert detect_lang("12345 ！？ ┌──┐") == "other"
+
+
+def test_commands_and_paths_in_a_chinese_manual_do_not_make_it_english():
+    """A Debian Reference section: Han / (Han + Latin letters) is 0.23 counting the commands' and
+    paths' letters, 0.77 without them. English prose around the same commands stays English."""
+    manual = ("对于目录树下面的数据集，\"cp -a\" 命令可以实现常规备份。\n"
+              "$ rsync -aHAXx --delete /home/user/ /var/backups/home-user/\n"
+              "$ tar --create --gzip --file=/var/backups/etc.tar.gz /etc/apt /etc/ssh\n"
+              "把你的公钥放到远程主机的 \"~/.ssh/authorized_keys\"。")
+    assert han_ratio(manual) < ZH_MIN_HAN <= han_ratio(without_code(manual))
+    assert detect_lang(manual) == "zh"
+    english = manual.replace("对于目录树下面的数据集，", "For a data set under a directory tree, ").replace(
+        "命令可以实现常规备份。", "makes a regular backup. ").replace("把你的公钥放到远程主机的", "Put your public key into")
+    assert detect_lang(english) == "en"
 
 
 def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:

@@ -5,7 +5,7 @@ like invalid UTF-8 bytes did in the reader), applies NFC (not NFKC: NFKC would r
 full-width Chinese punctuation such as ，。！ to ASCII), strips control and invisible format
 characters, collapses horizontal whitespace while keeping newlines as paragraph structure,
 and optionally converts Traditional to Simplified Chinese with OpenCC. Also tags the
-language from the share of Han characters.
+language from the share of Han characters among the letters outside code tokens.
 """
 from __future__ import annotations
 
@@ -51,6 +51,17 @@ def normalize_text(text: str, converter=None) -> tuple[str, dict[str, int]]:
     return unicodedata.normalize("NFC", text), counts   # last: removals above can expose new pairs
 
 
+# Paths, options, variables and shell syntax ("/etc/apt", "--armor", "$HOME", "a=b"): Latin letters
+# that say nothing of the language the text around them is written in.
+CODE_TOKEN_RE = re.compile(r"[^\s\u2e80-\u9fff\uff00-\uffef]*[/\\$_=<>{}|~]+[^\s\u2e80-\u9fff\uff00-\uffef]*|(?<!\w)--?[a-z][\w-]*")
+CODE_HINTS = "/\\$_=<>{}|~-"    # a text without any of these has no code token: skip the substitution
+
+
+def without_code(text: str) -> str:
+    """The text with its code tokens (CODE_TOKEN_RE) blanked."""
+    return CODE_TOKEN_RE.sub(" ", text) if any(c in text for c in CODE_HINTS) else text
+
+
 def han_ratio(text: str) -> float:
     """Han characters / (Han characters + Latin letters); 0 for text with neither.
 
@@ -63,10 +74,13 @@ def han_ratio(text: str) -> float:
 
 
 def detect_lang(text: str, zh_min_han: float = ZH_MIN_HAN) -> str:
-    """"zh" from a Han ratio of `zh_min_han`, "en" below it, "other" without letters."""
+    """"zh" from a Han ratio of `zh_min_han`, "en" below it, "other" without letters. The ratio is
+    taken without code tokens: a Chinese manual's commands and paths are not English text."""
     if HAN_RE.search(text) is None and LATIN_RE.search(text) is None:
         return "other"
-    return "zh" if han_ratio(text) >= zh_min_han else "en"
+    if HAN_RE.search(text) is None:
+        return "en"
+    return "zh" if han_ratio(without_code(text)) >= zh_min_han else "en"
 
 
 class Normalize(Stage):

@@ -18,7 +18,7 @@ import numpy as np
 from common.config import ConfigError
 from dataprep.core import Document, Stage, StageStats
 from dataprep.histograms import COUNT, FRACTION, RATIO, Bins, Cut
-from dataprep.stages.normalize import detect_lang, han_ratio
+from dataprep.stages.normalize import detect_lang, han_ratio, without_code
 from dataprep.stages.tables import CELL_SEPARATOR
 
 ZH_STOP_WORDS = ["的", "年", "在", "月", "是", "和", "日", "了", "为", "有", "被", "人", "中", "他", "也",
@@ -28,8 +28,6 @@ TERMINAL_PUNCT = ("。", "！", "？", "…", "」", "”", ".", "!", "?", '"')
 PARAGRAPH_RE = re.compile(r"\n\s*\n")
 # Paths, URLs, options, variables and shell syntax (/etc/apt, --verbose, ${HOME}, a=b): Latin letters in
 # them are not English prose, so the Han-ratio rule does not count them (Chinese manuals quote many).
-CODE_TOKEN_RE = re.compile(r"[^\s\u2e80-\u9fff\uff00-\uffef]*[/\\$_=<>{}|~]+[^\s\u2e80-\u9fff\uff00-\uffef]*|(?<!\w)--?[a-z][\w-]*")
-CODE_HINTS = "/\\$_=<>{}|~-"    # a text without any of these has no code token: skip the substitution
 
 
 @dataclasses.dataclass
@@ -328,7 +326,7 @@ def zh_reasons(text: str, cfg: ZhQualityConfig, measure: Measure = _unmeasured) 
     measure("chars", len(chars))
     if len(chars) < cfg.min_chars:
         yield "too_short"
-    prose = CODE_TOKEN_RE.sub(" ", text) if any(c in text for c in CODE_HINTS) else text
+    prose = without_code(text)
     ratio = han_ratio(prose)
     measure("han_ratio", ratio)
     if ratio < cfg.min_han_ratio:
