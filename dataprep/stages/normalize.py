@@ -53,7 +53,9 @@ def normalize_text(text: str, converter=None) -> tuple[str, dict[str, int]]:
 
 # Paths, options, variables and shell syntax ("/etc/apt", "--armor", "$HOME", "a=b"): Latin letters
 # that say nothing of the language the text around them is written in.
-CODE_TOKEN_RE = re.compile(r"[^\s\u2e80-\u9fff\uff00-\uffef]*[/\\$_=<>{}|~]+[^\s\u2e80-\u9fff\uff00-\uffef]*|(?<!\w)--?[a-z][\w-]*")
+# (A token starts where a run of non-space, non-CJK characters starts: each run is tried once.)
+CODE_TOKEN_RE = re.compile(r"(?<![^\s\u2e80-\u9fff\uff00-\uffef])[^\s\u2e80-\u9fff\uff00-\uffef]*[/\\$_=<>{}|~]+"
+                           r"[^\s\u2e80-\u9fff\uff00-\uffef]*|(?<!\w)--?[a-z][\w-]*")
 CODE_HINTS = "/\\$_=<>{}|~-"    # a text without any of these has no code token: skip the substitution
 
 
